@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# The whole test suite from a fresh clone: install, build (plain and ASan+UBSan),
+# run every test. Ends with one line: "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+jobs=$(nproc)
+
+./scripts/install-deps.sh || exit 1
+for s in scripts/prepare.d/*.sh; do
+  [ -x "$s" ] || continue
+  echo "== prepare: $s"
+  "$s" || { echo "prepare step $s failed"; echo "0 passed, 1 failed"; exit 1; }
+done
+
+build() {  # dir, extra cmake args...
+  local dir=$1; shift
+  cmake -S . -B "$dir" -G Ninja "$@" >"$dir.configure.log" 2>&1 || { cat "$dir.configure.log"; return 1; }
+  cmake --build "$dir" -j "$jobs"
+}
+mkdir -p build build-asan
+build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || { echo "0 passed, 1 failed"; exit 1; }
+build build-asan -DCMAKE_BUILD_TYPE=Debug -DINSULA_SANITIZE=ON || { echo "0 passed, 1 failed"; exit 1; }
+
+passed=0
+failed=0
+run_ctest() {  # label for the log, ctest args...
+  local name=$1; shift
+  echo "== ctest: $name"
+  local log; log=$(mktemp)
+  ctest "$@" --output-on-failure 2>&1 | tee "$log"
+  local line; line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -1)
+  if [ -n "$line" ]; then
+    local total f
+    total=$(sed -E 's/.*out of ([0-9]+).*/\1/' <<<"$line")
+    f=$(sed -E 's/.* ([0-9]+) tests failed.*/\1/' <<<"$line")
+    passed=$((passed + total - f)); failed=$((failed + f))
+  elif ! grep -q "No tests were found" "$log"; then
+    failed=$((failed + 1))
+  fi
+  rm -f "$log"
+}
+# Sanitizers: the unit tier (device models, parsers, image formats) under ASan+UBSan.
+run_ctest "unit tests under ASan+UBSan" --test-dir build-asan -L unit -j "$jobs"
+# Everything, in the plain build.
+run_ctest "all tests" --test-dir build -j "$jobs"
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
