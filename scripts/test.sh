@@ -20,6 +20,12 @@ build() {  # dir, extra cmake args...
 mkdir -p build build-asan
 build build -DCMAKE_BUILD_TYPE=RelWithDebInfo || { echo "0 passed, 1 failed"; exit 1; }
 build build-asan -DCMAKE_BUILD_TYPE=Debug -DINSULA_SANITIZE=ON || { echo "0 passed, 1 failed"; exit 1; }
+# Fuzz targets need clang's libFuzzer; the libraries they link are built with it too.
+if [ -d fuzz ] && ls fuzz/*/CMakeLists.txt >/dev/null 2>&1; then
+  mkdir -p build-fuzz
+  CC=clang CXX=clang++ build build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINSULA_FUZZ=ON -DINSULA_SANITIZE=ON -DBUILD_TESTING=OFF \
+    || { echo "0 passed, 1 failed"; exit 1; }
+fi
 
 passed=0
 failed=0
@@ -41,6 +47,8 @@ run_ctest() {  # label for the log, ctest args...
 }
 # Sanitizers: the unit tier (device models, parsers, image formats) under ASan+UBSan.
 run_ctest "unit tests under ASan+UBSan" --test-dir build-asan -L unit -j "$jobs"
+# Fuzzers, each for a bounded time (INSULA_FUZZ_SECONDS).
+[ -d build-fuzz ] && run_ctest "fuzz targets" --test-dir build-fuzz -L fuzz
 # Everything, in the plain build.
 run_ctest "all tests" --test-dir build -j "$jobs"
 

@@ -1,0 +1,23 @@
+# insula_fuzzer(NAME SOURCES ... LIBS ... [SECONDS n] [CORPUS dir])
+# A libFuzzer binary, plus a ctest test (label "fuzz") that runs it for SECONDS.
+set(INSULA_FUZZ_SECONDS 30 CACHE STRING "Run time of each fuzz target under ctest")
+function(insula_fuzzer name)
+  cmake_parse_arguments(F "" "SECONDS;CORPUS" "SOURCES;LIBS" ${ARGN})
+  add_executable(${name} ${F_SOURCES})
+  target_compile_options(${name} PRIVATE -fsanitize=fuzzer)
+  target_link_options(${name} PRIVATE -fsanitize=fuzzer)
+  target_link_libraries(${name} PRIVATE ${F_LIBS})
+  if(NOT F_SECONDS)
+    set(F_SECONDS ${INSULA_FUZZ_SECONDS})
+  endif()
+  set(corpus_dir ${CMAKE_CURRENT_BINARY_DIR}/${name}_corpus)
+  set(seed_args)
+  if(F_CORPUS)
+    set(seed_args ${F_CORPUS})
+  endif()
+  add_test(NAME fuzz.${name}
+    COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
+      $<TARGET_FILE:${name}> -max_total_time=${F_SECONDS} -rss_limit_mb=2048 -timeout=10 ${corpus_dir} ${seed_args})
+  set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 600)
+  file(MAKE_DIRECTORY ${corpus_dir})
+endfunction()
