@@ -1,10 +1,89 @@
 // `insula run`: boot a kernel on KVM with the serial console on the terminal.
+#include <unistd.h>
+
+#include <optional>
+
+#include "base/error.h"
+#include "base/size.h"
 #include "cli/commands.h"
+#include "cli/default_guest.h"
+#include "cli/terminal.h"
+#include "vmm/console.h"
+#include "vmm/machine.h"
 
 namespace insula::cli {
 
-void add_run_command(CLI::App& app, Context&) {
-  app.add_subcommand("run", "boot a kernel in a virtual machine");
+namespace {
+
+struct RunOptions {
+  vmm::MachineConfig machine;
+  std::string memory = "256M";
+  bool reboot = false;
+};
+
+void write_console(uint8_t byte) {
+  while (::write(STDOUT_FILENO, &byte, 1) < 0 && errno == EINTR) {
+  }
+}
+
+int run_vm(RunOptions& opts, const Context& ctx) {
+  opts.machine.memory = parse_size(opts.memory, 1 << 20);
+  opts.machine.debug = ctx.debug;
+  std::optional<DefaultGuest> guest;
+  if (opts.machine.kernel.empty()) {
+    guest.emplace(choose_default_guest());
+    opts.machine.kernel = guest->kernel;
+    if (opts.machine.initrd.empty()) opts.machine.initrd = guest->initrd;
+    if (opts.machine.cmdline.empty()) opts.machine.cmdline = guest->cmdline;
+    if (!guest->notice.empty()) fmt::print(stderr, "insula: {}\n", guest->notice);
+  }
+
+  RawTerminal terminal(STDIN_FILENO);
+  while (true) {
+    vmm::Machine machine(opts.machine, write_console);
+    vmm::MachineExit exit;
+    {
+      vmm::ConsolePump pump(STDIN_FILENO, machine.serial(), terminal.active(),
+                            [&machine] { machine.stop({vmm::MachineExit::Kind::kPowerOff, 0, "quit from the console"}); });
+      exit = machine.run();
+    }
+    bool is_reset = exit.kind == vmm::MachineExit::Kind::kReset || exit.kind == vmm::MachineExit::Kind::kTripleFault;
+    if (is_reset && opts.reboot) {
+      if (!exit.message.empty()) fmt::print(stderr, "\r\ninsula: {}; rebooting\r\n", exit.message);
+      continue;
+    }
+    if (exit.kind == vmm::MachineExit::Kind::kError) fmt::print(stderr, "\r\ninsula: error: {}\r\n", exit.message);
+    else if (!exit.message.empty() && ctx.debug) fmt::print(stderr, "\r\ninsula: {}\r\n", exit.message);
+    return vmm::exit_status(exit);
+  }
+}
+
+}  // namespace
+
+void add_run_command(CLI::App& app, Context& ctx) {
+  auto opts = std::make_shared<RunOptions>();
+  auto* cmd = app.add_subcommand("run", "boot a kernel in a virtual machine, console on this terminal");
+  cmd->footer(
+      "Kernels: Linux bzImage, ELF vmlinux with a PVH note, multiboot v1. Without --kernel, the default guest boots.\n"
+      "Console: stdin goes to the guest's COM1, its output to stdout; on a terminal, Ctrl-A x quits.\n"
+      "Exit status: 0 power-off, 2 reboot (without --reboot), 4 triple fault, (v<<1)|1 when the guest\n"
+      "writes v to the debug-exit port (0xf4), 125 when insula itself fails.");
+  cmd->add_option("--kernel,-k", opts->machine.kernel, "kernel to boot")->check(CLI::ExistingFile);
+  cmd->add_option("--initrd", opts->machine.initrd, "initial ramdisk (multiboot: the single module)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--cmdline,--append", opts->machine.cmdline, "kernel command line");
+  cmd->add_option("--cpus,-c", opts->machine.cpus, "number of vCPUs")->capture_default_str();
+  cmd->add_option("--memory,-m", opts->memory, "guest RAM (suffixes K, M, G; plain numbers are MiB)")
+      ->capture_default_str();
+  cmd->add_flag("--reboot", opts->reboot, "restart the guest when it reboots instead of exiting");
+  cmd->callback([opts, &ctx] {
+    try {
+      ctx.exit_code = run_vm(*opts, ctx);
+    } catch (const std::exception& e) {
+      fmt::print(stderr, "insula: error: {}\n", e.what());
+      ctx.exit_code = 125;
+    }
+  });
 }
 
 }  // namespace insula::cli

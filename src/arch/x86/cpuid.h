@@ -1,0 +1,17 @@
+// The CPUID policy: what each vCPU is told about itself, built from KVM's
+// supported set (never advertising what KVM cannot do) with the topology of
+// this VM (N single-threaded cores in one package, APIC IDs 0..N-1) and the
+// KVM paravirtual leaves (hypervisor bit, "KVMKVMKVM", kvmclock).
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <vector>
+
+namespace insula::x86 {
+
+std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2>& supported, uint32_t apic_id,
+                                          uint32_t num_cpus);
+
+}  // namespace insula::x86

@@ -1,0 +1,94 @@
+// Thin RAII wrappers over the KVM API: the system fd, a VM, and a vCPU.
+// Every failing ioctl throws insula::Error naming the operation.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/fd.h"
+
+namespace insula::kvm {
+
+// What kind of KVM backs /dev/kvm: it decides whether unmodified kernels run.
+enum class Backend { kIntel, kAmd, kPvm, kUnknown };
+Backend detect_backend();
+std::string backend_name(Backend b);
+
+class Vcpu;
+
+class Kvm {
+ public:
+  // Opens /dev/kvm with a clear error for "absent" and "no permission".
+  Kvm();
+  int fd() const { return fd_.get(); }
+  int check_extension(long cap) const;
+  // Throws with a message naming the capability when it is missing.
+  void require(long cap, const char* name) const;
+  int vcpu_mmap_size() const;
+  std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+  // MSR indices KVM can save/restore.
+  std::vector<uint32_t> msr_index_list() const;
+
+ private:
+  UniqueFd fd_;
+};
+
+class Vm {
+ public:
+  explicit Vm(const Kvm& kvm);
+  int fd() const { return fd_.get(); }
+
+  void set_user_memory_region(uint32_t slot, uint64_t gpa, uint64_t size, void* host, uint32_t flags = 0);
+  void set_tss_addr(uint64_t addr);
+  void set_identity_map_addr(uint64_t addr);
+  void create_irqchip();
+  void create_pit2();
+  void set_irq_line(uint32_t irq, bool level);
+  void signal_msi(uint64_t address, uint32_t data);
+  void set_gsi_routing(const std::vector<kvm_irq_routing_entry>& entries);
+  void irqfd(int eventfd, uint32_t gsi, bool deassign = false);
+  // Registers an eventfd signalled when the guest writes to addr (pio or mmio).
+  void ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio, bool deassign = false);
+  void set_clock(uint64_t ns);
+
+ private:
+  const Kvm& kvm_;
+  UniqueFd fd_;
+};
+
+class Vcpu {
+ public:
+  Vcpu(const Kvm& kvm, const Vm& vm, uint32_t id);
+  ~Vcpu();
+  Vcpu(const Vcpu&) = delete;
+  Vcpu& operator=(const Vcpu&) = delete;
+
+  uint32_t id() const { return id_; }
+  int fd() const { return fd_.get(); }
+  kvm_run* run_struct() const { return run_; }
+
+  // One KVM_RUN. Returns false on EINTR/EAGAIN (a kick), true after an exit.
+  bool run();
+
+  kvm_regs get_regs() const;
+  void set_regs(const kvm_regs& r);
+  kvm_sregs get_sregs() const;
+  void set_sregs(const kvm_sregs& s);
+  void set_fpu(const kvm_fpu& f);
+  void set_cpuid(const std::vector<kvm_cpuid_entry2>& entries);
+  void set_msrs(const std::vector<std::pair<uint32_t, uint64_t>>& msrs);
+  kvm_lapic_state get_lapic() const;
+  void set_lapic(const kvm_lapic_state& s);
+  kvm_mp_state get_mp_state() const;
+
+ private:
+  uint32_t id_;
+  UniqueFd fd_;
+  kvm_run* run_ = nullptr;
+  size_t run_size_ = 0;
+};
+
+}  // namespace insula::kvm

@@ -1,0 +1,230 @@
+// Machine construction and the vCPU run loop.
+#include "vmm/machine.h"
+
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstring>
+
+#include "arch/x86/boot/loader.h"
+#include "arch/x86/cpu_setup.h"
+#include "arch/x86/e820.h"
+#include "arch/x86/guest_layout.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "base/mapped_file.h"
+#include "devices/legacy/debug_exit.h"
+#include "devices/legacy/fw_cfg.h"
+#include "devices/legacy/i8042.h"
+#include "devices/legacy/rtc.h"
+#include "vmm/kvm_irq.h"
+#include "vmm/register_dump.h"
+
+namespace insula::vmm {
+
+namespace {
+
+constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, one byte
+constexpr int kKickSignal = SIGUSR1;
+
+void install_kick_handler() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    struct sigaction sa {};
+    sa.sa_handler = [](int) {};  // only interrupts KVM_RUN
+    sigemptyset(&sa.sa_mask);
+    ::sigaction(kKickSignal, &sa, nullptr);
+  });
+}
+
+}  // namespace
+
+int exit_status(const MachineExit& e) {
+  switch (e.kind) {
+    case MachineExit::Kind::kPowerOff: return 0;
+    case MachineExit::Kind::kReset: return 2;
+    case MachineExit::Kind::kTripleFault: return 4;
+    case MachineExit::Kind::kDebugExit: return static_cast<int>(((e.value << 1) | 1) & 0xff);
+    case MachineExit::Kind::kError: return 125;
+  }
+  return 125;
+}
+
+Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out)
+    : config_(config), console_out_(std::move(console_out)), backend_(kvm::detect_backend()), vm_(kvm_) {
+  if (config_.cpus < 1 || config_.cpus > kMaxCpus) throw error("--cpus {} is out of range: 1 to {}", config_.cpus, kMaxCpus);
+  int max_vcpus = kvm_.check_extension(KVM_CAP_MAX_VCPUS);
+  if (max_vcpus > 0 && config_.cpus > static_cast<uint32_t>(max_vcpus))
+    throw error("--cpus {}: this host's KVM allows at most {} vCPUs per VM", config_.cpus, max_vcpus);
+
+  ram_ = std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
+  vm_.set_tss_addr(x86::kKvmTssAddr);
+  vm_.set_identity_map_addr(x86::kKvmIdentityMapAddr);
+  vm_.set_user_memory_region(0, 0, ram_->lowmem_size(), ram_->host());
+  if (ram_->highmem_size())
+    vm_.set_user_memory_region(1, x86::k4GiB, ram_->highmem_size(), ram_->host() + ram_->lowmem_size());
+  vm_.create_irqchip();
+  vm_.create_pit2();
+
+  setup_devices();
+  for (uint32_t i = 0; i < config_.cpus; ++i) {
+    vcpus_.push_back(std::make_unique<kvm::Vcpu>(kvm_, vm_, i));
+    x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);
+  }
+  load_kernel();
+}
+
+Machine::~Machine() {
+  stop({MachineExit::Kind::kError, 0, "machine destroyed"});
+  for (auto& t : threads_)
+    if (t.joinable()) t.join();
+}
+
+void Machine::setup_devices() {
+  auto line = [this](uint32_t gsi) {
+    irq_lines_.push_back(std::make_unique<KvmIrqLine>(vm_, gsi));
+    return irq_lines_.back().get();
+  };
+  serial_ = std::make_shared<Serial>(console_out_, line(Serial::kCom1Irq));
+  pio_.add(Serial::kCom1Base, 8, serial_, "serial (COM1)");
+  pio_.add(I8042::kBase, I8042::kSize, std::make_shared<I8042>([this] { stop({MachineExit::Kind::kReset, 0, {}}); }),
+           "i8042");
+  pio_.add(Rtc::kBase, Rtc::kSize, std::make_shared<Rtc>(ram_->lowmem_size(), ram_->highmem_size()), "rtc");
+  pio_.add(DebugExit::kBase, DebugExit::kSize,
+           std::make_shared<DebugExit>([this](uint32_t v) { stop({MachineExit::Kind::kDebugExit, v, {}}); }),
+           "debug-exit");
+  pio_.add(FwCfg::kBase, FwCfg::kSize, std::make_shared<FwCfg>(config_.cpus, config_.memory), "fw_cfg");
+}
+
+void Machine::load_kernel() {
+  if (config_.kernel.empty()) throw Error("no kernel given: use --kernel PATH");
+  MappedFile kernel(config_.kernel);
+  std::optional<MappedFile> initrd;
+  if (!config_.initrd.empty()) initrd.emplace(config_.initrd);
+
+  x86::BootConfig boot;
+  boot.kernel_name = config_.kernel;
+  boot.cmdline = config_.cmdline;
+  if (initrd) boot.initrd = initrd->bytes();
+  boot.e820 = x86::build_e820(ram_->lowmem_size(), ram_->highmem_size());
+  boot.lowmem_end = ram_->lowmem_size();
+  x86::BootEntry entry;
+  try {
+    entry = x86::load_kernel(kernel.bytes(), boot, ram_->memory());
+  } catch (const Error&) {
+    rethrow_with_context(fmt::format("loading kernel '{}'", config_.kernel));
+  }
+  x86::setup_boot_vcpu(*vcpus_[0], ram_->memory(), entry);
+}
+
+void Machine::stop(MachineExit reason) {
+  {
+    std::lock_guard lock(exit_mu_);
+    if (exit_) return;
+    exit_ = std::move(reason);
+  }
+  stopping_ = true;
+  for (size_t i = 0; i < vcpus_.size(); ++i) {
+    vcpus_[i]->run_struct()->immediate_exit = 1;
+    if (i < threads_.size() && threads_[i].joinable()) ::pthread_kill(threads_[i].native_handle(), kKickSignal);
+  }
+  exit_cv_.notify_all();
+}
+
+MachineExit Machine::run() {
+  install_kick_handler();
+  for (auto& v : vcpus_) threads_.emplace_back([this, &vcpu = *v] { vcpu_loop(vcpu); });
+  {
+    std::unique_lock lock(exit_mu_);
+    exit_cv_.wait(lock, [this] { return exit_.has_value(); });
+  }
+  // Kick again: a thread may have been between its stopping_ check and KVM_RUN.
+  stop({});
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  return *exit_;
+}
+
+void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
+  try {
+    while (!stopping_) {
+      if (!vcpu.run()) continue;  // kicked
+      if (!handle_exit(vcpu)) return;
+    }
+  } catch (const std::exception& e) {
+    stop({MachineExit::Kind::kError, 0, fmt::format("vCPU {}: {}", vcpu.id(), e.what())});
+  }
+}
+
+bool Machine::handle_exit(kvm::Vcpu& vcpu) {
+  kvm_run* run = vcpu.run_struct();
+  switch (run->exit_reason) {
+    case KVM_EXIT_IO: {
+      auto* base = reinterpret_cast<uint8_t*>(run) + run->io.data_offset;
+      for (uint32_t i = 0; i < run->io.count; ++i) {
+        std::span<uint8_t> data(base + size_t{i} * run->io.size, run->io.size);
+        if (run->io.direction == KVM_EXIT_IO_OUT) pio_.write(run->io.port, data);
+        else pio_.read(run->io.port, data);
+      }
+      return true;
+    }
+    case KVM_EXIT_MMIO: {
+      std::span<uint8_t> data(run->mmio.data, std::min<uint32_t>(run->mmio.len, 8));
+      if (run->mmio.is_write) mmio_.write(run->mmio.phys_addr, data);
+      else mmio_.read(run->mmio.phys_addr, data);
+      return true;
+    }
+    case KVM_EXIT_HLT:
+      // With the in-kernel LAPIC, HLT is handled by KVM; seeing it means a
+      // halted CPU with interrupts off.
+      INSULA_LOG_DEBUG("vCPU {} halted", vcpu.id());
+      return false;
+    case KVM_EXIT_SHUTDOWN:
+      stop({MachineExit::Kind::kTripleFault, 0, fmt::format("vCPU {} triple-faulted", vcpu.id())});
+      return false;
+    case KVM_EXIT_SYSTEM_EVENT:
+      if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) stop({MachineExit::Kind::kReset, 0, {}});
+      else stop({MachineExit::Kind::kPowerOff, 0, {}});
+      return false;
+    case KVM_EXIT_INTERNAL_ERROR:
+      stop(explain_internal_error(vcpu));
+      return false;
+    case KVM_EXIT_FAIL_ENTRY:
+      stop({MachineExit::Kind::kError, 0,
+            fmt::format("vCPU {}: KVM could not enter the guest (hardware reason {:#x})", vcpu.id(),
+                        run->fail_entry.hardware_entry_failure_reason)});
+      return false;
+    case KVM_EXIT_INTR:
+      return true;
+    default:
+      stop({MachineExit::Kind::kError, 0, fmt::format("vCPU {}: unexpected KVM exit reason {}", vcpu.id(), run->exit_reason)});
+      return false;
+  }
+}
+
+MachineExit Machine::explain_internal_error(kvm::Vcpu& vcpu) {
+  kvm_run* run = vcpu.run_struct();
+  std::string dump = config_.debug ? "\n" + dump_registers(vcpu) : "";
+  uint64_t rip = 0;
+  try {
+    rip = vcpu.get_regs().rip;
+  } catch (const Error&) {
+  }
+  if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && backend_ == kvm::Backend::kPvm) {
+    return {MachineExit::Kind::kError, 0,
+            fmt::format("the guest stopped at RIP {:#x} on an instruction this host's KVM cannot emulate. "
+                        "/dev/kvm here is PVM (kvm_pvm), which runs only small or PVM-aware guests: an unmodified "
+                        "Linux kernel cannot boot on it with any VMM. Run it on a host with VT-x/AMD-V, or inside "
+                        "the emulated-hardware test host (tests/nested/testhost). Use --debug for a register dump.{}",
+                        rip, dump)};
+  }
+  const char* what = run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? "instruction emulation failed"
+                     : run->internal.suberror == KVM_INTERNAL_ERROR_SIMUL_EX ? "a fault occurred while delivering an exception"
+                     : run->internal.suberror == KVM_INTERNAL_ERROR_DELIVERY_EV ? "an event could not be delivered"
+                                                                              : "internal error";
+  return {MachineExit::Kind::kError, 0,
+          fmt::format("vCPU {}: KVM internal error (suberror {}: {}) at RIP {:#x}{}", vcpu.id(), run->internal.suberror,
+                      what, rip, config_.debug ? dump : std::string(" (use --debug for a register dump)"))};
+}
+
+}  // namespace insula::vmm

@@ -1,0 +1,68 @@
+// Machine: one virtual machine built from a MachineConfig — KVM VM, guest RAM,
+// interrupt controllers, legacy devices on the I/O buses, the loaded kernel,
+// and one thread per vCPU — run until the guest ends it.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "devices/io_bus.h"
+#include "devices/legacy/serial.h"
+#include "kvm/kvm.h"
+#include "vmm/guest_ram.h"
+#include "vmm/machine_config.h"
+
+namespace insula::vmm {
+
+class Machine {
+ public:
+  // Builds the VM and loads the kernel; throws Error on bad config. Guest
+  // console output goes to console_out.
+  Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out);
+  ~Machine();
+  Machine(const Machine&) = delete;
+  Machine& operator=(const Machine&) = delete;
+
+  // Starts the vCPUs; returns when the guest powers off, resets, writes the
+  // debug-exit port, or fails.
+  MachineExit run();
+  // Ends the run from any thread (first caller's reason wins).
+  void stop(MachineExit reason);
+
+  Serial& serial() { return *serial_; }
+  const GuestMemory& memory() const { return ram_->memory(); }
+  kvm::Backend backend() const { return backend_; }
+
+ private:
+  void setup_devices();
+  void load_kernel();
+  void vcpu_loop(kvm::Vcpu& vcpu);
+  bool handle_exit(kvm::Vcpu& vcpu);  // false: this vCPU stops
+  MachineExit explain_internal_error(kvm::Vcpu& vcpu);
+
+  MachineConfig config_;
+  std::function<void(uint8_t)> console_out_;
+  kvm::Backend backend_;
+  kvm::Kvm kvm_;
+  kvm::Vm vm_;
+  std::unique_ptr<GuestRam> ram_;
+  IoBus pio_;
+  IoBus mmio_;
+  std::vector<std::unique_ptr<IrqLine>> irq_lines_;
+  std::shared_ptr<Serial> serial_;
+  std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
+  std::vector<std::thread> threads_;
+
+  std::mutex exit_mu_;
+  std::condition_variable exit_cv_;
+  std::optional<MachineExit> exit_;
+  std::atomic<bool> stopping_{false};
+};
+
+}  // namespace insula::vmm
