@@ -42,7 +42,7 @@ class Serial : public BusDevice {
   IrqLine* irq_;
   mutable std::mutex mu_;
   std::deque<uint8_t> rx_;
-  uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0x08, scr_ = 0, fcr_ = 0;
+  uint8_t ier_ = 0, lcr_ = 0, mcr_ = 0, scr_ = 0, fcr_ = 0;
   uint8_t dll_ = 0x0c, dlm_ = 0;  // 9600 baud
   bool thr_interrupt_ = false;     // THRE interrupt pending (cleared by IIR read / THR write)
   bool irq_level_ = false;
