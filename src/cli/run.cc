@@ -9,6 +9,7 @@
 #include "cli/default_guest.h"
 #include "cli/terminal.h"
 #include "vmm/console.h"
+#include "vmm/fast_exit.h"
 #include "vmm/machine.h"
 
 namespace insula::cli {
@@ -52,9 +53,11 @@ int run_vm(RunOptions& opts, const Context& ctx) {
       if (!exit.message.empty()) fmt::print(stderr, "\r\ninsula: {}; rebooting\r\n", exit.message);
       continue;
     }
-    if (exit.kind == vmm::MachineExit::Kind::kError) fmt::print(stderr, "\r\ninsula: error: {}\r\n", exit.message);
-    else if (!exit.message.empty() && ctx.debug) fmt::print(stderr, "\r\ninsula: {}\r\n", exit.message);
-    return vmm::exit_status(exit);
+    terminal.restore();
+    if (exit.kind == vmm::MachineExit::Kind::kError) fmt::print(stderr, "\ninsula: error: {}\n", exit.message);
+    else if (!exit.message.empty() && ctx.debug) fmt::print(stderr, "\ninsula: {}\n", exit.message);
+    // The run is over: leave KVM's slow VM teardown to a child process.
+    vmm::exit_leaving_teardown_to_child(vmm::exit_status(exit));
   }
 }
 

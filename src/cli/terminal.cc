@@ -18,8 +18,11 @@ RawTerminal::RawTerminal(int fd) : fd_(fd) {
   if (::tcsetattr(fd, TCSANOW, &raw) == 0) active_ = true;
 }
 
-RawTerminal::~RawTerminal() {
+RawTerminal::~RawTerminal() { restore(); }
+
+void RawTerminal::restore() {
   if (active_) ::tcsetattr(fd_, TCSANOW, &saved_);
+  active_ = false;
 }
 
 }  // namespace insula::cli

@@ -13,6 +13,7 @@ class RawTerminal {
   RawTerminal(const RawTerminal&) = delete;
   RawTerminal& operator=(const RawTerminal&) = delete;
   bool active() const { return active_; }
+  void restore();  // early, before an exit that skips destructors
 
  private:
   int fd_;

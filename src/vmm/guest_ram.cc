@@ -30,6 +30,8 @@ GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size) {
   host_ = static_cast<uint8_t*>(p);
   // Guest RAM is best served by huge pages where the host has them.
   ::madvise(p, size, MADV_HUGEPAGE);
+  // A forked child (see fast_exit.h) must not copy the guest's page tables.
+  ::madvise(p, size, MADV_DONTFORK);
   memory_.add_region({0, low_, host_});
   if (size > low_) memory_.add_region({k4GiB, size - low_, host_ + low_});
 }
