@@ -1,0 +1,24 @@
+// Runs the insula binary as a child process and captures what it printed.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace insula::testing {
+
+struct Result {
+  int status = -1;  // exit status, or 128+signal
+  std::string out, err;
+};
+
+// argv[0] is the program; stdin_data is written to its stdin then closed.
+Result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, int timeout_s = 60);
+
+// Paths provided by CMake.
+std::string insula_binary();
+std::string test_guest(const std::string& name);
+
+bool have_kvm();
+bool is_pvm();
+
+}  // namespace insula::testing
