@@ -100,3 +100,35 @@ TEST_F(RunCommand, StdinReachesTheGuestUart) {
 
 }  // namespace
 }  // namespace insula::testing
+
+namespace insula::testing {
+namespace {
+
+class RunEnds : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  }
+};
+
+TEST_F(RunEnds, I8042ResetEndsTheRunWithStatus2) {
+  auto r = run({insula_binary(), "run", "--kernel", test_guest("reset_pvh.elf")});
+  EXPECT_EQ(r.out, "b\n");
+  EXPECT_EQ(r.status, 2) << r.err;
+}
+
+TEST_F(RunEnds, RebootFlagRestartsTheGuest) {
+  // The guest resets right after booting; with --reboot it boots again and
+  // again until killed (timeout 2 s).
+  auto r = run({"timeout", "2", insula_binary(), "run", "--reboot", "--kernel", test_guest("reset_pvh.elf")});
+  EXPECT_EQ(r.status, 124);  // killed by timeout: it never stopped by itself
+  EXPECT_GE(std::count(r.out.begin(), r.out.end(), 'b'), 3) << r.out;
+}
+
+TEST_F(RunEnds, TripleFaultEndsTheRunWithStatus4) {
+  auto r = run({insula_binary(), "run", "--kernel", test_guest("triple_fault_pvh.elf")});
+  EXPECT_EQ(r.status, 4) << r.err;
+}
+
+}  // namespace
+}  // namespace insula::testing
