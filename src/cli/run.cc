@@ -1,5 +1,10 @@
 // `insula run`: boot a kernel on KVM with the serial console on the terminal.
+#include <pthread.h>
+#include <signal.h>
 #include <unistd.h>
+
+#include <mutex>
+#include <thread>
 
 #include <optional>
 
@@ -27,6 +32,48 @@ void write_console(uint8_t byte) {
   }
 }
 
+// Turns SIGTERM, SIGHUP and SIGINT into an orderly stop of the current
+// machine, so the terminal is restored and the exit status says why.
+class StopOnSignals {
+ public:
+  StopOnSignals() {
+    sigemptyset(&set_);
+    for (int s : {SIGTERM, SIGHUP, SIGINT}) sigaddset(&set_, s);
+    // Blocked here, before any other thread exists, so every thread inherits it.
+    pthread_sigmask(SIG_BLOCK, &set_, nullptr);
+    thread_ = std::thread([this] {
+      int sig = 0;
+      while (sigwait(&set_, &sig) == 0) {
+        std::lock_guard lock(mu_);
+        if (done_) return;
+        if (machine_) machine_->stop({vmm::MachineExit::Kind::kSignal, static_cast<uint32_t>(sig), {}});
+        else pending_ = sig;
+      }
+    });
+  }
+  ~StopOnSignals() {
+    {
+      std::lock_guard lock(mu_);
+      done_ = true;
+    }
+    pthread_kill(thread_.native_handle(), SIGTERM);
+    thread_.join();
+  }
+  void attach(vmm::Machine* m) {
+    std::lock_guard lock(mu_);
+    machine_ = m;
+    if (m && pending_) m->stop({vmm::MachineExit::Kind::kSignal, static_cast<uint32_t>(pending_), {}});
+  }
+
+ private:
+  sigset_t set_;
+  std::thread thread_;
+  std::mutex mu_;
+  vmm::Machine* machine_ = nullptr;
+  int pending_ = 0;
+  bool done_ = false;
+};
+
 int run_vm(RunOptions& opts, const Context& ctx) {
   opts.machine.memory = parse_size(opts.memory, 1 << 20);
   opts.machine.debug = ctx.debug;
@@ -39,15 +86,18 @@ int run_vm(RunOptions& opts, const Context& ctx) {
     if (!guest->notice.empty()) fmt::print(stderr, "insula: {}\n", guest->notice);
   }
 
+  StopOnSignals signals;
   RawTerminal terminal(STDIN_FILENO);
   while (true) {
     vmm::Machine machine(opts.machine, write_console);
+    signals.attach(&machine);
     vmm::MachineExit exit;
     {
       vmm::ConsolePump pump(STDIN_FILENO, machine.serial(), terminal.active(),
                             [&machine] { machine.stop({vmm::MachineExit::Kind::kPowerOff, 0, "quit from the console"}); });
       exit = machine.run();
     }
+    signals.attach(nullptr);
     bool is_reset = exit.kind == vmm::MachineExit::Kind::kReset || exit.kind == vmm::MachineExit::Kind::kTripleFault;
     if (is_reset && opts.reboot) {
       if (!exit.message.empty()) fmt::print(stderr, "\r\ninsula: {}; rebooting\r\n", exit.message);

@@ -46,6 +46,7 @@ int exit_status(const MachineExit& e) {
     case MachineExit::Kind::kTripleFault: return 4;
     case MachineExit::Kind::kDebugExit: return static_cast<int>(((e.value << 1) | 1) & 0xff);
     case MachineExit::Kind::kError: return 125;
+    case MachineExit::Kind::kSignal: return 128 + static_cast<int>(e.value);
   }
   return 125;
 }

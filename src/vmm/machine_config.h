@@ -23,6 +23,7 @@ struct MachineExit {
     kTripleFault,  // the CPU shut down: a reset the guest did not ask for
     kDebugExit,    // the debug-exit port was written: value holds what
     kError,        // the VMM could not go on (message says why)
+    kSignal,       // the VMM was asked to stop by a signal: value holds it
   };
   Kind kind = Kind::kPowerOff;
   uint32_t value = 0;

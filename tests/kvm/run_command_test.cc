@@ -125,6 +125,13 @@ TEST_F(RunEnds, RebootFlagRestartsTheGuest) {
   EXPECT_GE(std::count(r.out.begin(), r.out.end(), 'b'), 3) << r.out;
 }
 
+TEST_F(RunEnds, SigtermStopsTheVmWithStatus143) {
+  auto r = run({"sh", "-c",
+                insula_binary() + " run --reboot --kernel " + test_guest("reset_pvh.elf") +
+                    " & p=$!; sleep 0.5; kill -TERM $p; wait $p"});
+  EXPECT_EQ(r.status, 128 + 15) << r.err;
+}
+
 TEST_F(RunEnds, TripleFaultEndsTheRunWithStatus4) {
   auto r = run({insula_binary(), "run", "--kernel", test_guest("triple_fault_pvh.elf")});
   EXPECT_EQ(r.status, 4) << r.err;
