@@ -9,6 +9,7 @@
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <vector>
 
 #include "arch/x86/acpi_tables.h"
 
@@ -17,12 +18,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
-bool have_iasl() { return std::system("iasl -v >/dev/null 2>&1") == 0; }
+bool have_iasl() {
+  return std::system("iasl -v >/dev/null 2>&1") == 0 && std::system("command -v acpiexec >/dev/null 2>&1") == 0;
+}
 
 class Iasl : public ::testing::Test {
  protected:
   void SetUp() override {
-    if (!have_iasl()) GTEST_SKIP() << "iasl not installed (Debian package acpica-tools)";
+    if (!have_iasl()) GTEST_SKIP() << "iasl/acpiexec not installed (Debian package acpica-tools)";
     char tmpl[] = "/tmp/insula-iasl-XXXXXX";
     ASSERT_NE(mkdtemp(tmpl), nullptr);
     dir_ = tmpl;
@@ -33,9 +36,26 @@ class Iasl : public ::testing::Test {
 
   // Disassembles `table`; returns the .dsl text, with iasl's own output
   // (which carries errors and warnings) in `log`.
-  std::string disassemble(const std::string& name, const TableBytes& table, std::string& log) {
-    fs::path bin = dir_ / (name + ".dat"), dsl = dir_ / (name + ".dsl"), out = dir_ / (name + ".log");
+  fs::path write(const std::string& name, const TableBytes& table) {
+    fs::path bin = dir_ / (name + ".dat");
     std::ofstream(bin, std::ios::binary).write(reinterpret_cast<const char*>(table.data()), table.size());
+    return bin;
+  }
+
+  // Runs acpiexec in batch mode on our tables; returns what it printed.
+  std::string acpiexec(const std::string& commands, const std::vector<fs::path>& tables) {
+    fs::path out = dir_ / "acpiexec.log";
+    std::string cmd = "timeout 60 acpiexec -b \"" + commands + "\"";
+    for (const auto& t : tables) cmd += " " + t.string();
+    cmd += " >" + out.string() + " 2>&1";
+    int rc = std::system(cmd.c_str());
+    std::string log = slurp(out);
+    EXPECT_EQ(rc, 0) << log;
+    return log;
+  }
+
+  std::string disassemble(const std::string& name, const TableBytes& table, std::string& log) {
+    fs::path bin = write(name, table), dsl = dir_ / (name + ".dsl"), out = dir_ / (name + ".log");
     std::string cmd = "cd " + dir_.string() + " && iasl -d " + bin.filename().string() + " >" + out.string() + " 2>&1";
     int rc = std::system(cmd.c_str());
     log = slurp(out);
@@ -109,6 +129,31 @@ TEST_F(Iasl, FixedTablesDisassemble) {
     expect_clean(log);
     EXPECT_EQ(dsl.find("Invalid"), std::string::npos) << dsl;
     EXPECT_NE(dsl.find(t.want), std::string::npos) << t.name << ": missing '" << t.want << "'\n" << dsl;
+  }
+}
+
+// ACPICA's interpreter (what Linux runs) loads FADT, DSDT, MADT and MCFG
+// together and evaluates the objects Linux uses for power-off and PCI.
+TEST_F(Iasl, AcpiexecEvaluatesS5PrtAndCrs) {
+  AcpiConfig cfg = pci_config();
+  std::vector<fs::path> tables{write("facp", build_fadt(cfg, 0xE0040, 0xE0080)), write("dsdt", build_dsdt(cfg)),
+                               write("apic", build_madt(cfg)), write("mcfg", build_mcfg(cfg))};
+  std::string log = acpiexec("evaluate \\_S5; resources \\_SB.PCI0; resources \\_SB.MRES; resources \\_SB.COM1",
+                             tables);
+  EXPECT_NE(log.find("1 ACPI AML tables successfully acquired and loaded"), std::string::npos) << log;
+  for (const char* bad : {"ACPI Error", "ACPI Exception", "Namespace lookup failure", "AE_AML_"})
+    EXPECT_EQ(log.find(bad), std::string::npos) << bad << "\n" << log;
+  for (const char* want : {
+           "Evaluation of \\_S5 returned object", "[Integer] = 0000000000000005",
+           // _PRT as ACPICA's PCI routing reader sees it
+           "Address : 000000000001FFFF", "Source Index : 00000011", "Address : 000000000002FFFF",
+           "Source Index : 00000015",
+           // _CRS windows
+           "Resource Type : Bus Number Range", "Address Minimum : 0CF8", "Address Minimum : 1000",
+           "Address Maximum : FFFF", "Address Minimum : C0000000", "Address Maximum : DFFFFFFF",
+           "Address Minimum : 0000000140000000", "Address : E0000000", "Address Length : 00100000",
+           "Address Minimum : 03F8"}) {
+    EXPECT_NE(log.find(want), std::string::npos) << "missing " << want << "\n" << log;
   }
 }
 
