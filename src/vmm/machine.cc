@@ -6,13 +6,17 @@
 
 #include <cstring>
 
+#include "arch/x86/acpi.h"
 #include "arch/x86/boot/loader.h"
 #include "arch/x86/cpu_setup.h"
 #include "arch/x86/e820.h"
 #include "arch/x86/guest_layout.h"
+#include "arch/x86/layout.h"
+#include "arch/x86/mptable.h"
 #include "base/error.h"
 #include "base/log.h"
 #include "base/mapped_file.h"
+#include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/fw_cfg.h"
 #include "devices/legacy/i8042.h"
@@ -95,6 +99,18 @@ void Machine::setup_devices() {
            std::make_shared<DebugExit>([this](uint32_t v) { stop({MachineExit::Kind::kDebugExit, v, {}}); }),
            "debug-exit");
   pio_.add(FwCfg::kBase, FwCfg::kSize, std::make_shared<FwCfg>(config_.cpus, config_.memory), "fw_cfg");
+  // ACPI fixed hardware: S5 in PM1a_CNT is how ACPI guests power off.
+  auto sci = std::make_shared<KvmIrqLine>(vm_, x86::kAcpiSciIrq);
+  pio_.add(x86::kAcpiPmBase, x86::kAcpiPmSize,
+           std::make_shared<AcpiPm>([this] { stop({MachineExit::Kind::kPowerOff, 0, {}}); }, sci), "acpi-pm");
+}
+
+uint64_t Machine::build_firmware_tables() {
+  x86::AcpiConfig acpi;
+  acpi.num_cpus = static_cast<int>(config_.cpus);
+  uint64_t rsdp = x86::build_acpi(acpi, ram_->memory());
+  x86::build_mptable(acpi, ram_->memory());
+  return rsdp;
 }
 
 void Machine::load_kernel() {
@@ -109,6 +125,7 @@ void Machine::load_kernel() {
   if (initrd) boot.initrd = initrd->bytes();
   boot.e820 = x86::build_e820(ram_->lowmem_size(), ram_->highmem_size());
   boot.lowmem_end = ram_->lowmem_size();
+  boot.rsdp_addr = build_firmware_tables();
   x86::BootEntry entry;
   try {
     entry = x86::load_kernel(kernel.bytes(), boot, ram_->memory());

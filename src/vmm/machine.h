@@ -42,6 +42,7 @@ class Machine {
  private:
   void setup_devices();
   void load_kernel();
+  uint64_t build_firmware_tables();  // ACPI and MP tables; returns the RSDP address
   void vcpu_loop(kvm::Vcpu& vcpu);
   bool handle_exit(kvm::Vcpu& vcpu);  // false: this vCPU stops
   MachineExit explain_internal_error(kvm::Vcpu& vcpu);

@@ -30,9 +30,3 @@ constexpr uint64_t kKvmTssAddr = 0xfeffd000;
 constexpr uint64_t kKvmIdentityMapAddr = 0xfeffc000;
 
 }  // namespace insula::x86
-
-namespace insula::x86 {
-// Guest RAM stops here below 4 GiB; the rest of the space up to 4 GiB is the
-// PCI hole (MMIO BARs, ECAM, IOAPIC, LAPIC), and RAM continues from 4 GiB.
-constexpr uint64_t kPciHoleStart = 0xc0000000;
-}  // namespace insula::x86
