@@ -106,6 +106,16 @@ TEST(AcpiPm, PowerButtonRaisesSciUntilCleared) {
   EXPECT_FALSE(f.sci->level);
 }
 
+TEST(AcpiPm, FixedEventEnableBitsReadBack) {
+  // ACPICA verifies every enable/disable by reading the bit back.
+  Fixture f;
+  f.wr(kEn, 0xFFFF, 2);
+  EXPECT_EQ(f.rd(kEn, 2), 0x0721u);  // TMR, GBL, PWRBTN, SLPBTN, RTC
+  f.wr(kEn, 0, 2);
+  EXPECT_EQ(f.rd(kEn, 2), 0u);
+  EXPECT_FALSE(f.sci->level);
+}
+
 TEST(AcpiPm, ToleratesAnyOffsetAndWidth) {
   Fixture f;
   std::array<uint8_t, 8> b{};

@@ -54,8 +54,7 @@ AcpiConfig pci_config(int cpus) {
   cfg.pci = true;
   cfg.mmio64_base = pci_mmio64_base(8ull << 30);
   cfg.mmio64_size = kPciMmio64Size;
-  for (uint8_t slot = 0; slot < 32; ++slot)
-    for (uint8_t pin = 0; pin < 4; ++pin) cfg.intx.push_back({slot, pin, pci_intx_gsi(slot, pin)});
+  cfg.intx = standard_intx_routes();
   return cfg;
 }
 
@@ -152,7 +151,7 @@ TEST(Acpi, FadtPointsToDsdtFacsAndPmBlocks) {
   EXPECT_EQ(m.u64(f + 140), dsdt);
   EXPECT_EQ(sig(m, dsdt), "DSDT");
   uint64_t facs = m.u32(f + 36);
-  EXPECT_EQ(m.u64(f + 132), facs);
+  EXPECT_EQ(m.u64(f + 132), 0u);  // X_FIRMWARE_CTRL: only one FACS pointer
   EXPECT_EQ(sig(m, facs), "FACS");
   EXPECT_EQ(facs % 64, 0u);
   EXPECT_EQ(m.u32(facs + 4), 64u);
@@ -225,6 +224,18 @@ TEST(Acpi, RejectsConfigsItCannotDescribe) {
   // Guest memory that does not reach the BIOS area.
   FakeMemory small(0xA0000);
   EXPECT_THROW(build_acpi(AcpiConfig{}, small.mem()), Error);
+}
+
+TEST(Acpi, StandardIntxRoutesCoverEverySlotAndPin) {
+  auto routes = standard_intx_routes();
+  ASSERT_EQ(routes.size(), 128u);
+  for (const auto& r : routes) {
+    EXPECT_GE(r.gsi, 16u);
+    EXPECT_LT(r.gsi, 24u);
+    EXPECT_EQ(r.gsi, 16u + (r.slot + r.pin) % 8u);
+  }
+  // Neighbouring slots' INTA land on different GSIs.
+  EXPECT_NE(routes[0].gsi, routes[4].gsi);
 }
 
 TEST(Acpi, LargestConfigFitsTheArea) {

@@ -12,6 +12,13 @@ uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
 
 }  // namespace
 
+std::vector<PciIntxRoute> standard_intx_routes() {
+  std::vector<PciIntxRoute> routes;
+  for (uint8_t slot = 0; slot < 32; ++slot)
+    for (uint8_t pin = 0; pin < 4; ++pin) routes.push_back({slot, pin, pci_intx_gsi(slot, pin)});
+  return routes;
+}
+
 void validate(const AcpiConfig& cfg) {
   // APIC IDs are 8 bits, 0xFF is broadcast, and the IOAPIC takes the ID
   // after the last CPU's.

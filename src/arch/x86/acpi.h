@@ -24,6 +24,11 @@ struct PciIntxRoute {
   uint32_t gsi = 0;
 };
 
+// Every slot 0-31 and pin INTA-INTD of bus 0 routed by pci_intx_gsi()
+// (layout.h) onto GSIs 16-23: what a machine whose PCI devices use that
+// swizzle puts in AcpiConfig::intx (empty slots cost nothing).
+std::vector<PciIntxRoute> standard_intx_routes();
+
 struct AcpiConfig {
   // CPUs get APIC IDs and ACPI processor UIDs 0..num_cpus-1 (1..254).
   int num_cpus = 1;

@@ -73,7 +73,9 @@ TableBytes build_fadt(const AcpiConfig&, uint64_t facs_addr, uint64_t dsdt_addr)
   w.u8(kAcpiResetValue);
   w.u16(0);  // ARM_BOOT_ARCH
   w.u8(kFadtMinorRevision);
-  w.u64(facs_addr);  // X_FIRMWARE_CTRL (same as the 32-bit one)
+  // X_FIRMWARE_CTRL: the spec wants at most one of the two FACS pointers
+  // set; the FACS is below 4 GiB, so the 32-bit one it is.
+  w.u64(0);
   w.u64(dsdt_addr);  // X_DSDT
   // Access size 0 ("legacy"): the OS uses the natural width of each
   // register, as it does for the 32-bit block fields.

@@ -122,4 +122,14 @@ inline constexpr uint8_t kCom1Irq = 4;
 inline constexpr uint16_t kRtcPort = 0x70;
 inline constexpr uint8_t kRtcIrq = 8;
 
+// The ranges above must not overlap; a layout change that breaks this
+// fails to compile.
+static_assert(kAcpiRsdpAddr >= kBiosAreaStart && kAcpiTablesEnd <= kMpTableAddr && kMpTableEnd <= kBiosAreaEnd);
+static_assert(kPciMmio32Base >= kPciHoleStart && kPciMmio32Base + kPciMmio32Size <= kPciEcamBase);
+static_assert(kPciEcamBase + kPciEcamSize <= kPlatformMmioBase && kPlatformMmioBase < kIoApicAddr);
+static_assert(kIoApicAddr < kLapicAddr && kLapicAddr < kPciHoleEnd);
+static_assert(kAcpiPmBase + kAcpiPmSize <= kPciIoBase && kPciIoBase + kPciIoSize <= 0x10000);
+static_assert(kAcpiPm1CntPort >= kAcpiPm1EvtPort + kAcpiPm1EvtLen && kAcpiPmTmrPort >= kAcpiPm1CntPort + kAcpiPm1CntLen &&
+              kAcpiPmTmrPort + kAcpiPmTmrLen <= kAcpiPmBase + kAcpiPmSize);
+
 }  // namespace insula::x86
