@@ -142,11 +142,49 @@ void Machine::stop(MachineExit reason) {
     exit_ = std::move(reason);
   }
   stopping_ = true;
+  kick_all();
+  exit_cv_.notify_all();
+  {
+    std::lock_guard lock(pause_mu_);
+  }
+  pause_cv_.notify_all();
+}
+
+void Machine::kick_all() {
   for (size_t i = 0; i < vcpus_.size(); ++i) {
     vcpus_[i]->run_struct()->immediate_exit = 1;
     if (i < threads_.size() && threads_[i].joinable()) ::pthread_kill(threads_[i].native_handle(), kKickSignal);
   }
-  exit_cv_.notify_all();
+}
+
+void Machine::pause() {
+  std::unique_lock lock(pause_mu_);
+  if (pause_requested_) return;
+  pause_requested_ = true;
+  kick_all();
+  pause_cv_.wait(lock, [this] { return parked_ == threads_.size() || stopping_; });
+}
+
+void Machine::resume() {
+  {
+    std::lock_guard lock(pause_mu_);
+    pause_requested_ = false;
+  }
+  pause_cv_.notify_all();
+}
+
+bool Machine::paused() const {
+  std::lock_guard lock(pause_mu_);
+  return pause_requested_ && parked_ == threads_.size();
+}
+
+void Machine::park(kvm::Vcpu& vcpu) {
+  std::unique_lock lock(pause_mu_);
+  ++parked_;
+  pause_cv_.notify_all();
+  pause_cv_.wait(lock, [this] { return !pause_requested_ || stopping_; });
+  --parked_;
+  if (!stopping_) vcpu.run_struct()->immediate_exit = 0;
 }
 
 MachineExit Machine::run() {
@@ -166,6 +204,10 @@ MachineExit Machine::run() {
 void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
   try {
     while (!stopping_) {
+      if (pause_requested_) {
+        park(vcpu);
+        continue;
+      }
       if (!vcpu.run()) continue;  // kicked
       if (!handle_exit(vcpu)) return;
     }

@@ -34,6 +34,11 @@ class Machine {
   MachineExit run();
   // Ends the run from any thread (first caller's reason wins).
   void stop(MachineExit reason);
+  // From any thread while run() runs: pause() returns once no vCPU is in the
+  // guest (each is parked in its thread); resume() lets them go on.
+  void pause();
+  void resume();
+  bool paused() const;
 
   Serial& serial() { return *serial_; }
   const GuestMemory& memory() const { return ram_->memory(); }
@@ -64,6 +69,14 @@ class Machine {
   std::condition_variable exit_cv_;
   std::optional<MachineExit> exit_;
   std::atomic<bool> stopping_{false};
+
+  // Pausing: vCPU threads park while pause_requested_ is set.
+  void park(kvm::Vcpu& vcpu);
+  void kick_all();
+  mutable std::mutex pause_mu_;
+  std::condition_variable pause_cv_;
+  std::atomic<bool> pause_requested_{false};
+  size_t parked_ = 0;
 };
 
 }  // namespace insula::vmm
