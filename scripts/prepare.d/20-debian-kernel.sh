@@ -21,7 +21,8 @@ if [ -z "$pkg" ]; then
 fi
 
 work=$(mktemp -d)
-chmod 755 "$work"  # apt-get download drops privileges to _apt
+# apt-get download writes the file as the unprivileged user _apt.
+chown _apt "$work" 2>/dev/null || chmod 777 "$work"
 trap 'rm -rf "$work"' EXIT
 (cd "$work" && apt-get download -q "$pkg" >/dev/null) || {
   echo "20-debian-kernel: 'apt-get download $pkg' failed; check the apt sources and network" >&2
