@@ -52,7 +52,11 @@ static void parse_fadt(struct acpi_info *ai, const struct acpi_header *h, bool v
         ai->dsdt = (uint32_t)*(const uint64_t *)(p + 140);
     if (h->length >= 80) ai->pm_tmr_blk = *(const uint32_t *)(p + 76);
     if (h->length >= 92) ai->pm_tmr_len = p[91];
-    if (h->length >= 116) ai->pm_tmr_32bit = (*(const uint32_t *)(p + 112) >> 8) & 1; /* TMR_VAL_EXT */
+    if (h->length >= 116) {
+        uint32_t flags = *(const uint32_t *)(p + 112);
+        ai->pm_tmr_32bit = (flags >> 8) & 1;  /* TMR_VAL_EXT */
+        ai->hw_reduced = (flags >> 20) & 1;   /* HW_REDUCED_ACPI: no PM timer */
+    }
     if (ai->dsdt) {
         const struct acpi_header *d = (const void *)(uintptr_t)ai->dsdt;
         bool ok = !memcmp(d->sig, "DSDT", 4) && d->length >= 36 && !acpi_sum(d, d->length);

@@ -15,6 +15,11 @@ static void copy_cmdline(uint32_t addr, bool skip_first_word) {
     for (i = 0; s[i] && i + 1 < sizeof boot.cmdline; i++) boot.cmdline[i] = s[i];
     boot.cmdline[i] = 0;
 }
+/* Firmware (SeaBIOS) may leave its cursor mid-line: start on a fresh one. */
+static void console_start(void) {
+    serial_init();
+    serial_puts("\n");
+}
 static void add_range(uint64_t base, uint64_t len, uint32_t type) {
     if (boot.map_count < MAX_MEM_RANGES) {
         struct mem_range *r = &boot.map[boot.map_count++];
@@ -23,7 +28,7 @@ static void add_range(uint64_t base, uint64_t len, uint32_t type) {
 }
 
 void boot_multiboot(uint32_t magic, uint32_t info) {
-    serial_init();
+    console_start();
     boot.format = "multiboot";
     if (magic != 0x2badb002 || !info) {
         printf("FAIL: bad multiboot magic 0x%x (info %x)\n", magic, info);
@@ -65,7 +70,7 @@ struct hvm_modlist_entry {
 } __attribute__((packed));
 
 void boot_pvh(uint32_t info) {
-    serial_init();
+    console_start();
     boot.format = "pvh";
     const struct hvm_start_info *si = (const struct hvm_start_info *)(uintptr_t)info;
     if (!info || si->magic != 0x336ec578) {

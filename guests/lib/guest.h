@@ -163,6 +163,7 @@ struct acpi_info {
     uint32_t pm_tmr_blk;    /* FADT PM timer I/O port, 0 if none */
     uint8_t pm_tmr_len;
     bool pm_tmr_32bit;
+    bool hw_reduced;        /* FADT HW_REDUCED_ACPI flag (e.g. QEMU microvm) */
 };
 uint8_t acpi_sum(const void *p, size_t n);
 /* Finds the RSDP (PVH pointer first, then 0xE0000-0xFFFFF) and walks every table.

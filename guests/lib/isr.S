@@ -1,5 +1,6 @@
 /* Interrupt entry stubs for all 256 vectors: push a uniform frame
- * (error code or 0, vector, pusha) and call irq_dispatch(frame). */
+ * (error code or 0, vector, pusha) and call irq_dispatch(frame).
+ * Handlers run at CPL 0 only, on the interrupted stack. */
     .section .text
     .altmacro
 .macro stub v
@@ -30,5 +31,10 @@ isr_common:
     add $4, %esp
     popa
     add $8, %esp
-    iret
+    /* Return without iret: KVM's instruction emulator (all PVM guests run
+     * under it) handles iret only in real mode. Same-privilege return, so
+     * popf + near ret restores EFLAGS, EIP (CS is unchanged). */
+    pushl 8(%esp)
+    popfl
+    ret $8
     .section .note.GNU-stack, "", @progbits

@@ -47,6 +47,11 @@ void guest_main(void) {
     } else {
         printf("timer: no ACPI MADT; assuming IOAPIC at 0x%x and IRQ0 = GSI 0\n", ioapic);
     }
+    uint64_t forced;
+    if (cmdline_u64("irq0_gsi", &forced)) {
+        printf("timer: IRQ0's GSI forced to %u by the command line\n", (uint32_t)forced);
+        gsi = (int)forced;
+    }
     uint32_t entries = ((ioapic_read(ioapic, 1) >> 16) & 0xff) + 1;
     printf("timer: IRQ0 -> GSI %d (flags 0x%x), IOAPIC at 0x%x with %u pins\n", gsi, flags, ioapic, entries);
     check(gsi >= 0 && (uint32_t)gsi < entries, "timer: IRQ0's GSI %d is not on the IOAPIC (%u pins)", gsi, entries);
