@@ -1,0 +1,157 @@
+// convert_image(): copies any format to any format, keeping the output
+// sparse (zero ranges are skipped, all-zero clusters detected), optionally
+// compressing qcow2 clusters.
+#include <cstring>
+#include <filesystem>
+
+#include "base/error.h"
+#include "block/image_ops.h"
+
+namespace insula::block {
+
+bool is_zero(std::span<const uint8_t> buf) {
+  const uint8_t* p = buf.data();
+  size_t n = buf.size();
+  // Word-at-a-time: this runs over every byte converted.
+  while (n && reinterpret_cast<uintptr_t>(p) % 8) {
+    if (*p) return false;
+    ++p, --n;
+  }
+  for (; n >= 64; p += 64, n -= 64) {
+    uint64_t w[8];
+    std::memcpy(w, p, 64);
+    if (w[0] | w[1] | w[2] | w[3] | w[4] | w[5] | w[6] | w[7]) return false;
+  }
+  for (; n; ++p, --n)
+    if (*p) return false;
+  return true;
+}
+
+void convert_image(const ConvertRequest& req, const Progress& progress) {
+  OpenOptions so;
+  so.read_only = true;
+  so.format = req.source_format;
+  auto src = open_image(req.source, so);
+  const uint64_t size = src->size();
+  if (req.compress && req.dest_format != "qcow2") throw error("-c (compression) needs -O qcow2");
+
+  CreateRequest cr;
+  cr.path = req.dest;
+  cr.format = req.dest_format;
+  cr.size = size;
+  cr.options = req.options;
+  create_image(cr);
+  OpenOptions dopt;
+  dopt.format = req.dest_format;
+  auto dst = open_image(req.dest, dopt);
+  auto* qdst = dynamic_cast<Qcow2Image*>(dst.get());
+
+  // Work in units of the output cluster, so zero detection matches what can
+  // stay unallocated.
+  uint64_t unit = qdst ? qdst->cluster_size() : 4096;
+  uint64_t chunk = std::max<uint64_t>(unit, 4 << 20);
+  chunk -= chunk % unit;
+  std::vector<uint8_t> buf(chunk);
+  uint64_t pos = 0;
+  while (pos < size) {
+    // block_status resolves the backing chain: anything but data reads as zeros.
+    Extent e = src->block_status(pos, std::min(chunk, size - pos));
+    uint64_t len = std::max<uint64_t>(1, e.length);
+    if (e.kind != Extent::Kind::kData) {
+      pos += len;
+    } else {
+      // Whole output units, so zero clusters can be judged and skipped.
+      uint64_t start_unit = pos - pos % unit;
+      uint64_t end_unit = std::min(size, (pos + len + unit - 1) / unit * unit);
+      end_unit = std::min(end_unit, start_unit + chunk);
+      std::span<uint8_t> b(buf.data(), end_unit - start_unit);
+      src->read(start_unit, b);
+      for (uint64_t off = 0; off < b.size();) {
+        uint64_t n = std::min<uint64_t>(unit, b.size() - off);
+        if (is_zero(b.subspan(off, n))) {
+          off += n;
+          continue;
+        }
+        if (req.compress) {
+          qdst->write_compressed(start_unit + off, b.subspan(off, n));
+          off += n;
+          continue;
+        }
+        uint64_t run = n;  // a run of non-zero units becomes one write
+        while (off + run < b.size()) {
+          uint64_t m = std::min<uint64_t>(unit, b.size() - off - run);
+          if (is_zero(b.subspan(off + run, m))) break;
+          run += m;
+        }
+        dst->write(start_unit + off, b.subspan(off, run));
+        off += run;
+      }
+      pos = end_unit;
+    }
+    if (progress) progress(static_cast<double>(pos) / static_cast<double>(size));
+  }
+  dst->flush();
+  if (progress) progress(1.0);
+}
+
+CompareResult compare_images(const std::string& a, const std::string& fa, const std::string& b, const std::string& fb,
+                             bool strict, const Progress& progress) {
+  OpenOptions oa, ob;
+  oa.read_only = ob.read_only = true;
+  oa.format = fa;
+  ob.format = fb;
+  auto da = open_image(a, oa);
+  auto db = open_image(b, ob);
+  CompareResult r;
+  uint64_t sa = da->size(), sb = db->size();
+  if (strict && sa != sb) {
+    r.identical = false;
+    r.reason = "Image size mismatch!";
+    return r;
+  }
+  uint64_t common = std::min(sa, sb), total = std::max(sa, sb);
+  constexpr uint64_t kChunk = 4 << 20;
+  std::vector<uint8_t> ba(kChunk), bb(kChunk);
+  auto first_diff = [](std::span<const uint8_t> x, std::span<const uint8_t> y) {
+    for (size_t i = 0; i < x.size(); ++i)
+      if (x[i] != y[i]) return i;
+    return x.size();
+  };
+  for (uint64_t pos = 0; pos < total;) {
+    uint64_t n = std::min(kChunk, (pos < common ? common : total) - pos);
+    if (pos < common) {
+      // Skip ranges both sides know to read as zeros, without reading them.
+      Extent ea = da->block_status(pos, n), eb = db->block_status(pos, n);
+      if (ea.kind != Extent::Kind::kData && eb.kind != Extent::Kind::kData) {
+        pos += std::max<uint64_t>(1, std::min(ea.length, eb.length));
+        continue;
+      }
+      std::span<uint8_t> x(ba.data(), n), y(bb.data(), n);
+      da->read(pos, x);
+      db->read(pos, y);
+      if (std::memcmp(x.data(), y.data(), n) != 0) {
+        r.identical = false;
+        r.offset = pos + first_diff(x, y);
+        return r;
+      }
+    } else {
+      BlockDevice& longer = sa > sb ? *da : *db;
+      std::span<uint8_t> x(ba.data(), n);
+      longer.read(pos, x);
+      if (!is_zero(x)) {
+        r.identical = false;
+        for (size_t i = 0; i < n; ++i)
+          if (x[i]) {
+            r.offset = pos + i;
+            break;
+          }
+        return r;
+      }
+    }
+    pos += n;
+    if (progress) progress(static_cast<double>(pos) / static_cast<double>(total));
+  }
+  return r;
+}
+
+}  // namespace insula::block

@@ -1,0 +1,82 @@
+// Whole-image operations behind `insula img`: create, info, convert, compare,
+// with the decisions here and the printing in src/cli/img_*.cc.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "block/block_device.h"
+#include "block/qcow2.h"
+
+namespace insula::block {
+
+// Called with the fraction done (0..1).
+using Progress = std::function<void(double)>;
+
+// Format options as given with -o (key=value, comma separated), qemu-img names.
+struct FormatOptions {
+  std::optional<uint64_t> cluster_size;
+  std::optional<uint32_t> version;  // from compat=0.10|1.1|v2|v3
+  std::optional<uint32_t> refcount_bits;
+  std::optional<bool> lazy_refcounts;
+  std::optional<std::string> compression_type;  // zlib | zstd
+  std::optional<std::string> backing_file, backing_format;
+  std::optional<uint64_t> size;
+};
+FormatOptions parse_format_options(const std::string& text);
+
+struct CreateRequest {
+  std::string path;
+  std::string format = "raw";
+  std::optional<uint64_t> size;  // defaults to the backing file's size
+  FormatOptions options;
+  std::string backing_file, backing_format;
+  bool unsafe = false;  // -u: do not open the backing file
+};
+void create_image(const CreateRequest& req);
+
+struct ImageInfo {
+  std::string filename, format;
+  uint64_t virtual_size = 0, actual_size = 0;
+  uint64_t cluster_size = 0;
+  std::string backing_filename, full_backing_filename, backing_format;
+  bool dirty = false;
+  // qcow2 specifics
+  std::string compat;
+  std::string compression_type;
+  bool lazy_refcounts = false, corrupt = false;
+  uint32_t refcount_bits = 0;
+  struct Snap {
+    std::string id, name;
+    uint64_t vm_state_size = 0;
+    uint32_t date_sec = 0, date_nsec = 0;
+    uint64_t vm_clock_nsec = 0;
+  };
+  std::vector<Snap> snapshots;
+};
+// Info for one image, or the whole chain (top first) with backing_chain.
+std::vector<ImageInfo> image_info(const std::string& path, const std::string& format, bool backing_chain);
+
+struct ConvertRequest {
+  std::string source, source_format;
+  std::string dest, dest_format = "raw";
+  bool compress = false;
+  FormatOptions options;
+};
+void convert_image(const ConvertRequest& req, const Progress& progress);
+
+struct CompareResult {
+  bool identical = true;
+  uint64_t offset = 0;  // first difference
+  std::string reason;   // when !identical and not a content mismatch
+};
+CompareResult compare_images(const std::string& a, const std::string& fa, const std::string& b, const std::string& fb,
+                             bool strict, const Progress& progress);
+
+// True when every byte of buf is zero.
+bool is_zero(std::span<const uint8_t> buf);
+
+}  // namespace insula::block

@@ -1,0 +1,36 @@
+// The `insula img` subcommands, one file each (img_create.cc, img_info.cc...),
+// registered by add_img_commands() in img.cc.
+#pragma once
+
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string>
+
+#include "block/image_ops.h"
+#include "cli/commands.h"
+
+namespace insula::cli {
+
+void add_img_create(CLI::App& img, Context& ctx);
+void add_img_info(CLI::App& img, Context& ctx);
+void add_img_convert(CLI::App& img, Context& ctx);
+void add_img_check(CLI::App& img, Context& ctx);
+void add_img_map(CLI::App& img, Context& ctx);
+void add_img_compare(CLI::App& img, Context& ctx);
+
+// qemu-img's progress line: "    (42.00/100%)" rewritten in place on stderr... 
+// qemu-img prints it on stdout; so do we, for scripts that parse both alike.
+inline block::Progress progress_printer(bool enabled) {
+  if (!enabled) return {};
+  return [last = -1](double f) mutable {
+    int pct = static_cast<int>(f * 10000);
+    if (pct == last) return;
+    last = pct;
+    std::printf("    (%.2f/100%%)\r", pct / 100.0);
+    if (f >= 1.0) std::printf("\n");
+    std::fflush(stdout);
+  };
+}
+
+}  // namespace insula::cli

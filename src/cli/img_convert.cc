@@ -1,0 +1,24 @@
+// `insula img convert [-f fmt] [-O fmt] [-c] [-p] [-o opts] src dst`
+#include "cli/img_commands.h"
+
+namespace insula::cli {
+
+void add_img_convert(CLI::App& img, Context&) {
+  auto r = std::make_shared<block::ConvertRequest>();
+  auto opts = std::make_shared<std::string>();
+  auto progress = std::make_shared<bool>(false);
+  CLI::App* c = img.add_subcommand("convert", "copy an image to a new one, in any format (sparse)");
+  c->add_option("-f", r->source_format, "source format (detected when absent)");
+  c->add_option("-O", r->dest_format, "output format: raw (default) or qcow2");
+  c->add_flag("-c", r->compress, "compress the output clusters (qcow2)");
+  c->add_flag("-p", *progress, "show progress");
+  c->add_option("-o", *opts, "output format options (as for create)");
+  c->add_option("source", r->source)->required();
+  c->add_option("dest", r->dest)->required();
+  c->callback([r, opts, progress] {
+    r->options = block::parse_format_options(*opts);
+    block::convert_image(*r, progress_printer(*progress));
+  });
+}
+
+}  // namespace insula::cli
