@@ -26,7 +26,15 @@ void apply_rlimits(const std::vector<Rlimit>& rlimits) {
     auto it = kNames.find(r.type);
     if (it == kNames.end()) throw error("config.json: unknown rlimit type '{}'", r.type);
     rlimit rl{r.soft, r.hard};
-    if (::setrlimit(it->second, &rl) != 0) throw errno_error(fmt::format("setrlimit {}", r.type));
+    if (::setrlimit(it->second, &rl) == 0) continue;
+    // Without CAP_SYS_RESOURCE (some sandboxed hosts) the hard limit cannot be
+    // raised: clamp to the current one rather than refuse the container.
+    rlimit cur{};
+    if (errno == EPERM && ::getrlimit(it->second, &cur) == 0 && r.hard > cur.rlim_max) {
+      rl = {std::min<rlim_t>(r.soft, cur.rlim_max), cur.rlim_max};
+      if (::setrlimit(it->second, &rl) == 0) continue;
+    }
+    throw errno_error(fmt::format("setrlimit {}", r.type));
   }
 }
 
