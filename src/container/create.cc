@@ -1,0 +1,194 @@
+// `create`: the runtime side. Protocol with the child (init.cc), over a
+// SOCK_SEQPACKET pair:
+//   runtime: clone -> id maps, cgroup -> G
+//   child:   namespaces, rootfs mounts -> H     runtime: prestart/createRuntime/createContainer hooks -> C
+//   child:   masks, pivot_root, terminal, PATH lookup -> R (or E + message at any point)
+// The child then blocks reading exec.fifo until `start` writes to it.
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <fstream>
+
+#include "base/error.h"
+#include "container/cgroups.h"
+#include "container/console.h"
+#include "container/hooks.h"
+#include "container/init.h"
+#include "container/namespaces.h"
+#include "container/runtime.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+namespace insula::container {
+namespace {
+
+void validate(const Config& c) {
+  if (!c.has_process) throw error("config.json: process is required to create a container");
+  if (c.process.args.empty()) throw error("config.json: process.args must not be empty");
+  const Namespace* mnt = c.find_namespace("mount");
+  if (!mnt || !mnt->path.empty())
+    throw error("config.json: a new mount namespace is required (insula-runc never changes the host's mounts)");
+  if (const Namespace* u = c.find_namespace("user"); u && u->path.empty() && (c.uid_mappings.empty() || c.gid_mappings.empty()))
+    throw error("config.json: a new user namespace needs linux.uidMappings and linux.gidMappings");
+  if ((!c.hostname.empty() || !c.domainname.empty()) && !c.has_namespace("uts"))
+    throw error("config.json: hostname/domainname need a uts namespace");
+  if (!c.time_offsets.empty() && !c.has_namespace("time")) throw error("config.json: linux.timeOffsets need a time namespace");
+  for (const auto& [k, v] : c.sysctl)
+    if (k.rfind("net.", 0) == 0 && !c.has_namespace("network"))
+      throw error("config.json: sysctl {} needs a network namespace", k);
+}
+
+// Runs in the parent (whose own time namespace does not change, only its children's).
+void setup_time_namespace(const Config& c) {
+  const Namespace* t = c.find_namespace("time");
+  if (!t || !t->path.empty()) return;
+  if (::unshare(CLONE_NEWTIME) != 0) throw errno_error("unshare time namespace");
+  std::string text;
+  for (const auto& [clock, secs] : c.time_offsets) text += fmt::format("{} {} 0\n", clock, secs);
+  if (!text.empty()) {
+    std::ofstream out("/proc/self/timens_offsets");
+    out << text;
+    out.flush();
+    if (!out) throw errno_error("write /proc/self/timens_offsets");
+  }
+}
+
+struct Cleanup {
+  const Runtime& rt;
+  std::string id;
+  Cgroups cgroups;
+  pid_t child = -1;
+  bool armed = true;
+  ~Cleanup() {
+    if (!armed) return;
+    if (child > 0) {
+      ::kill(child, SIGKILL);
+      ::waitpid(child, nullptr, 0);
+    }
+    cgroups.destroy();
+    remove_tree(rt.container_dir(id));
+  }
+};
+
+}  // namespace
+
+void write_pid_file(const std::string& path, pid_t pid) {
+  if (path.empty()) return;
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp);
+    out << pid;
+    if (!out) throw errno_error(fmt::format("write pid file {}", path));
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw errno_error(fmt::format("rename pid file {}", path));
+}
+
+pid_t create_container(const Runtime& rt, const std::string& id, const CreateOptions& o) {
+  check_container_id(id);
+  char real[PATH_MAX];
+  if (!::realpath(o.bundle.c_str(), real)) throw errno_error(fmt::format("bundle {}", o.bundle));
+  std::string bundle = real;
+  Config config = load_config(bundle);
+  validate(config);
+  if (config.process.terminal && o.console_socket.empty() && o.console_fd < 0)
+    throw error("cannot allocate tty if insula-runc will detach without setting console socket");
+
+  if (::mkdir(rt.root.c_str(), 0711) != 0 && errno != EEXIST) throw errno_error(fmt::format("mkdir {}", rt.root));
+  std::string dir = rt.container_dir(id);
+  if (::mkdir(dir.c_str(), 0711) != 0) {
+    if (errno == EEXIST) throw error("container with id exists: {}", id);
+    throw errno_error(fmt::format("mkdir {}", dir));
+  }
+  Cleanup cleanup{rt, id, {}};
+  std::string fifo = exec_fifo_path(rt, id);
+  if (::mkfifo(fifo.c_str(), 0622) != 0) throw errno_error(fmt::format("mkfifo {}", fifo));
+  UniqueFd fifo_fd(::open(fifo.c_str(), O_RDWR | O_CLOEXEC));
+  if (!fifo_fd) throw errno_error(fmt::format("open {}", fifo));
+
+  CgroupLayout layout = CgroupLayout::detect();
+  cleanup.cgroups = Cgroups::create(layout, cgroup_relative_path(config.cgroups_path, id, rt.systemd_cgroup));
+  cleanup.cgroups.apply(config.resources);
+
+  UniqueFd console;
+  int console_fd = o.console_fd;
+  if (!o.console_socket.empty()) {
+    console = connect_console_socket(o.console_socket);
+    console_fd = console.get();
+  }
+
+  join_namespace_paths(config, true);
+  setup_time_namespace(config);
+
+  int sp[2];
+  if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) throw errno_error("socketpair");
+  UniqueFd parent_end(sp[0]), child_end(sp[1]);
+
+  InitArgs args{&config, bundle, child_end.get(), fifo_fd.get(), console_fd, o.preserve_fds, o.no_pivot, cleanup.cgroups};
+  // A fork-like clone: the child gets a copy of this address space and runs init.
+  long pid = ::syscall(SYS_clone, clone_flags(config) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  if (pid < 0) throw errno_error("clone the container process");
+  if (pid == 0) {
+    parent_end.reset();
+    container_init(args);
+  }
+  cleanup.child = static_cast<pid_t>(pid);
+  child_end.reset();
+  fifo_fd.reset();
+  console.reset();
+
+  ContainerRecord rec;
+  rec.id = id;
+  rec.pid = cleanup.child;
+  rec.bundle = bundle;
+  rec.rootfs = config.root_path;
+  rec.created = now_rfc3339();
+  rec.annotations = config.annotations;
+  rec.cgroup_dirs = cleanup.cgroups.dirs();
+  rec.systemd_cgroup = rt.systemd_cgroup;
+
+  auto child_error = [&](char kind, const std::string& text) -> Error {
+    if (kind == kSyncError) return Error(text);
+    int status = 0;
+    ::waitpid(cleanup.child, &status, 0);
+    cleanup.child = -1;
+    return error("container process exited during setup (status {})", status);
+  };
+
+  if (config.has_namespace("user") && config.find_namespace("user")->path.empty())
+    write_id_mappings(rec.pid, config);
+  cleanup.cgroups.add_process(rec.pid);
+  if (config.process.oom_score_adj) {
+    std::ofstream out(fmt::format("/proc/{}/oom_score_adj", rec.pid));
+    out << *config.process.oom_score_adj;
+    out.flush();
+    if (!out) throw errno_error("write oom_score_adj");
+  }
+  sync_send(parent_end.get(), kSyncGo);
+
+  std::string text;
+  char kind = sync_recv(parent_end.get(), &text);
+  if (kind != kSyncHooks) throw child_error(kind, text);
+  rec.pid_start = process_start_time(rec.pid);
+  save_record(rt, rec);
+  std::string state = state_json(rt, rec).dump();
+  run_hooks(config.hooks.prestart, "prestart", state);
+  run_hooks(config.hooks.create_runtime, "createRuntime", state);
+  run_hooks(config.hooks.create_container, "createContainer", state);
+  sync_send(parent_end.get(), kSyncContinue);
+
+  kind = sync_recv(parent_end.get(), &text);
+  if (kind != kSyncReady) throw child_error(kind, text);
+  write_pid_file(o.pid_file, rec.pid);
+  cleanup.armed = false;
+  return rec.pid;
+}
+
+}  // namespace insula::container

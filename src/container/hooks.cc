@@ -1,0 +1,69 @@
+// Hook execution: fork, state JSON on a pipe to stdin, wait with a deadline.
+#include "container/hooks.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <thread>
+
+#include "base/error.h"
+#include "base/fd.h"
+
+namespace insula::container {
+namespace {
+
+void run_hook(const Hook& h, const std::string& kind, const std::string& state) {
+  int p[2];
+  if (::pipe2(p, O_CLOEXEC) != 0) throw errno_error("pipe");
+  UniqueFd rd(p[0]), wr(p[1]);
+  std::vector<std::string> args = h.args.empty() ? std::vector<std::string>{h.path} : h.args;
+  std::vector<char*> argv, envp;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env = h.env;
+  for (auto& e : env) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  pid_t pid = ::fork();
+  if (pid < 0) throw errno_error("fork hook");
+  if (pid == 0) {
+    ::dup2(rd.get(), 0);
+    ::setpgid(0, 0);
+    ::execve(h.path.c_str(), argv.data(), envp.data());
+    ::_exit(127);
+  }
+  rd.reset();
+  // The hook may not read stdin at all: a short write (EPIPE) is not an error.
+  ::signal(SIGPIPE, SIG_IGN);
+  (void)!::write(wr.get(), state.data(), state.size());
+  wr.reset();
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(h.timeout.value_or(3600 * 24));
+  int status = 0;
+  for (;;) {
+    pid_t r = ::waitpid(pid, &status, WNOHANG);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) throw errno_error("wait for hook");
+    if (std::chrono::steady_clock::now() > deadline) {
+      ::kill(-pid, SIGKILL);
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, &status, 0);
+      throw error("{} hook {} timed out after {} s and was killed", kind, h.path, *h.timeout);
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
+    throw error("{} hook {} could not be executed (no such file or directory?)", kind, h.path);
+  if (WIFEXITED(status)) throw error("{} hook {} failed with exit status {}", kind, h.path, WEXITSTATUS(status));
+  throw error("{} hook {} was killed by signal {}", kind, h.path, WTERMSIG(status));
+}
+
+}  // namespace
+
+void run_hooks(const std::vector<Hook>& hooks, const std::string& kind, const std::string& state_json) {
+  for (const auto& h : hooks) run_hook(h, kind, state_json);
+}
+
+}  // namespace insula::container

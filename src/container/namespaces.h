@@ -1,0 +1,27 @@
+// Linux namespaces: clone flags for the ones the config creates, joining the
+// ones given by path, and user-namespace id mappings.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+#include <vector>
+
+#include "container/config.h"
+
+namespace insula::container {
+
+int namespace_flag(const std::string& type);   // CLONE_NEW*
+const char* proc_ns_name(const std::string& type);  // "net" for "network", ...
+
+// Flags to pass to clone(): created namespaces except cgroup (unshared by the
+// child once it is in its cgroup) and time (unshared by the parent, see create.cc).
+unsigned long clone_flags(const Config& c);
+
+// setns() into every namespace given by path, except pid and time (which only
+// apply to children: the parent joins those before cloning). User first.
+void join_namespace_paths(const Config& c, bool parent_side);
+
+void write_id_mappings(pid_t pid, const Config& c);
+
+}  // namespace insula::container

@@ -1,0 +1,28 @@
+// Process security settings applied just before exec: capabilities (libcap),
+// seccomp filters (libseccomp), no_new_privs, rlimits, user and groups.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "container/config.h"
+
+namespace insula::container {
+
+// capabilities.cc
+void drop_bounding_set(const Capabilities& caps);
+void apply_capabilities(const Capabilities& caps);  // after the uid switch
+std::vector<std::string> known_capabilities();
+
+// seccomp.cc: builds and loads the filter (throws on unknown action/arch/op).
+void load_seccomp(const Seccomp& s);
+std::vector<std::string> seccomp_actions();
+
+// process_setup.cc
+void apply_rlimits(const std::vector<Rlimit>& rlimits);
+void set_user(const User& u, bool keep_caps);
+// Finds args[0] in the container's PATH (from env); throws "executable file not found".
+std::string find_executable(const std::string& name, const std::vector<std::string>& env);
+[[noreturn]] void exec_process(const Process& p, const std::string& path);
+
+}  // namespace insula::container
