@@ -144,9 +144,33 @@ Virtqueue::Pop Virtqueue::pop(const GuestMemory& mem, DescChain& out, std::strin
   return Pop::kChain;
 }
 
-void Virtqueue::undo_pop() {
+void Virtqueue::undo_pop(uint16_t n) {
   std::lock_guard lock(mu_);
-  last_avail_--;
+  last_avail_ = uint16_t(last_avail_ - n);
+}
+
+bool Virtqueue::add_used_many(const GuestMemory& mem, std::span<const std::pair<uint16_t, uint32_t>> elems) {
+  std::lock_guard lock(mu_);
+  if (size == 0) return false;
+  uint16_t idx = next_used_;
+  for (const auto& [head, len] : elems) {
+    struct {
+      uint32_t id;
+      uint32_t len;
+    } elem{head, len};
+    if (!mem.write_obj(used_addr + 4 + 8ull * (idx % size), elem)) {
+      broken_ = true;
+      return false;
+    }
+    idx++;
+  }
+  std::atomic_thread_fence(std::memory_order_release);
+  next_used_ = idx;
+  if (!mem.write_obj(used_addr + 2, next_used_)) {
+    broken_ = true;
+    return false;
+  }
+  return true;
 }
 
 bool Virtqueue::add_used(const GuestMemory& mem, uint16_t head, uint32_t len) {

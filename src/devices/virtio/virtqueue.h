@@ -11,6 +11,8 @@
 
 #include <cstdint>
 #include <mutex>
+#include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -85,11 +87,14 @@ class Virtqueue {
   // Returns a chain to the driver with len bytes written. False when the
   // used ring is not in guest memory (the queue is then broken).
   bool add_used(const GuestMemory& mem, uint16_t head, uint32_t len);
+  // Returns several chains with one used-index update, so the driver never
+  // sees part of a set (virtio-net mergeable receive buffers).
+  bool add_used_many(const GuestMemory& mem, std::span<const std::pair<uint16_t, uint32_t>> elems);
   // After one or more add_used: whether the driver wants an interrupt now
   // (used_event with EVENT_IDX, else the avail NO_INTERRUPT flag).
   bool needs_interrupt(const GuestMemory& mem);
-  // Returns the last popped chain so it is popped again (no buffers).
-  void undo_pop();
+  // Gives back the last n popped chains (not yet used) so they pop again.
+  void undo_pop(uint16_t n = 1);
 
   bool broken() const;
   uint16_t last_avail() const;
