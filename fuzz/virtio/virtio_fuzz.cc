@@ -55,10 +55,11 @@ class NullIrq : public IrqLine {
 
 void fuzz_queue(Input& in, const GuestMemory& mem) {
   Virtqueue vq(256);
-  vq.size = in.get<uint16_t>();
-  vq.desc_addr = in.get<uint16_t>();
-  vq.avail_addr = in.get<uint16_t>();
-  vq.used_addr = in.get<uint16_t>();
+  uint8_t sz = in.get<uint8_t>();
+  vq.size = uint16_t(sz & 0x80 ? sz : 1u << (sz % 9));
+  vq.desc_addr = in.get<uint16_t>() & ~0xfu;
+  vq.avail_addr = in.get<uint16_t>() & ~0x1u;
+  vq.used_addr = in.get<uint16_t>() & ~0x3u;
   vq.ready = true;
   vq.set_event_idx(in.get<uint8_t>() & 1);
   std::string why;
@@ -92,10 +93,13 @@ void fuzz_device(Input& in, const GuestMemory& mem, std::shared_ptr<VirtioDevice
   w(uint64_t(20), uint8_t(0xb));
   for (uint16_t q = 0; q < pci.num_queues(); q++) {
     w(uint64_t(22), q);
-    w(uint64_t(24), uint16_t(in.get<uint8_t>() + 1));
-    w(uint64_t(32), uint64_t(in.get<uint16_t>()));
-    w(uint64_t(40), uint64_t(in.get<uint16_t>()));
-    w(uint64_t(48), uint64_t(in.get<uint16_t>()));
+    // Mostly valid sizes and alignments, so the devices get to run; the
+    // high bit of the size byte keeps hostile values in play.
+    uint8_t sz = in.get<uint8_t>();
+    w(uint64_t(24), uint16_t(sz & 0x80 ? sz : 1u << (sz % 9)));
+    w(uint64_t(32), uint64_t(in.get<uint16_t>() & ~0xfu));
+    w(uint64_t(40), uint64_t(in.get<uint16_t>() & ~0x1u));
+    w(uint64_t(48), uint64_t(in.get<uint16_t>() & ~0x3u));
     w(uint64_t(28), uint16_t(1));
   }
   w(uint64_t(20), uint8_t(0xf));
