@@ -16,6 +16,7 @@
 #include "devices/virtio/virtio_net.h"
 #include "devices/virtio/virtio_pci.h"
 #include "devices/virtio/virtio_rng.h"
+#include "devices/virtio/virtio_vsock.h"
 #include "mem_disk.h"
 
 using namespace insula;
@@ -127,7 +128,7 @@ extern "C" int LLVMFuzzerInitialize(int*, char***) {
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   Input in(data, size);
-  uint8_t mode = in.get<uint8_t>() % 6;
+  uint8_t mode = in.get<uint8_t>() % 7;
   // Configuration bytes come first; guest memory takes the remainder.
   uint8_t header[64];
   for (auto& b : header) b = in.get<uint8_t>();
@@ -168,6 +169,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       std::memcpy(frame + 12, rest.data(), std::min<size_t>(rest.size(), sizeof frame - 12));
       [[maybe_unused]] auto n = ::send(peer.get(), frame, 12 + header[1] % 188, 0);
       fuzz_device(cfg, mem, net);
+      break;
+    }
+    case 6: {
+      // Guest-initiated connections go to <path>_<port>, which do not
+      // exist: every REQUEST is answered with RST.
+      EventLoop loop;
+      std::string path = fmt::format("/tmp/insula-vsock-fuzz-{}.sock", ::getpid());
+      auto vsock = std::make_shared<VirtioVsock>(3, path, &loop);
+      fuzz_device(cfg, mem, vsock);
       break;
     }
   }
