@@ -217,6 +217,15 @@ TEST(Msix, MaskingPendingAndFunctionMask) {
   uint8_t pba = 0;
   msix.pba_read(0, {&pba, 1});
   EXPECT_EQ(pba, 1);
+  std::vector<uint16_t> rewritten;
+  msix.set_entry_listener([&](uint16_t v, const MsixEntry& e) {
+    rewritten.push_back(v);
+    EXPECT_EQ(e.data, v == 2 ? 0x77u : e.data);
+  });
+  uint32_t data2 = 0x77;
+  msix.table_write(2 * 16 + 8, {reinterpret_cast<uint8_t*>(&data2), 4});
+  ASSERT_EQ(rewritten.size(), 1u);
+  EXPECT_EQ(rewritten[0], 2);
   msix.notify(7);  // out of range: ignored
   uint32_t back = 0;
   msix.table_read(16 + 8, {reinterpret_cast<uint8_t*>(&back), 4});

@@ -75,15 +75,31 @@ void Msix::table_read(uint64_t offset, std::span<uint8_t> data) {
   for (size_t i = 0; i < data.size(); i++) data[i] = offset + i < table_.size() ? table_[offset + i] : 0;
 }
 
-void Msix::table_write(uint64_t offset, std::span<const uint8_t> data) {
+void Msix::set_entry_listener(EntryListener listener) {
   std::lock_guard lock(mu_);
-  for (size_t i = 0; i < data.size(); i++) {
-    uint64_t o = offset + i;
-    if (o >= table_.size()) break;
-    // Only bit 0 of vector control is defined; the rest is reserved.
-    table_[o] = (o % kMsixEntrySize) == 12 ? (data[i] & 1) : (o % kMsixEntrySize) > 12 ? 0 : data[i];
+  entry_listener_ = std::move(listener);
+}
+
+void Msix::table_write(uint64_t offset, std::span<const uint8_t> data) {
+  EntryListener listener;
+  std::vector<std::pair<uint16_t, MsixEntry>> changed;
+  {
+    std::lock_guard lock(mu_);
+    for (size_t i = 0; i < data.size(); i++) {
+      uint64_t o = offset + i;
+      if (o >= table_.size()) break;
+      // Only bit 0 of vector control is defined; the rest is reserved.
+      table_[o] = (o % kMsixEntrySize) == 12 ? (data[i] & 1) : (o % kMsixEntrySize) > 12 ? 0 : data[i];
+    }
+    if (entry_listener_ && !data.empty() && offset < table_.size()) {
+      listener = entry_listener_;
+      uint64_t last = std::min<uint64_t>(offset + data.size(), table_.size()) - 1;
+      for (uint64_t v = offset / kMsixEntrySize; v <= last / kMsixEntrySize; v++)
+        changed.emplace_back(uint16_t(v), entry_locked(uint16_t(v)));
+    }
+    deliver_pending_locked();
   }
-  deliver_pending_locked();
+  for (const auto& [v, e] : changed) listener(v, e);
 }
 
 void Msix::pba_read(uint64_t offset, std::span<uint8_t> data) {

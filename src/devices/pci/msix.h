@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <span>
 #include <vector>
@@ -59,6 +60,11 @@ class Msix {
   MsixEntry entry(uint16_t vector) const;
   bool pending(uint16_t vector) const;
 
+  // Called (without the Msix lock held) after the guest rewrote a table
+  // entry, so a KVM machine can keep an irqfd GSI route per vector current.
+  using EntryListener = std::function<void(uint16_t vector, const MsixEntry& entry)>;
+  void set_entry_listener(EntryListener listener);
+
   // Raises vector; ignored when out of range. Safe from any thread.
   void notify(uint16_t vector);
   void set_sender(MsiSender* sender);
@@ -74,6 +80,7 @@ class Msix {
   uint16_t cap_offset_ = 0;
   mutable std::mutex mu_;
   MsiSender* sender_;
+  EntryListener entry_listener_;
   bool enabled_ = false;
   bool function_masked_ = false;
   std::vector<uint8_t> table_;
