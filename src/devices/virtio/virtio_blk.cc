@@ -1,0 +1,251 @@
+// VirtioBlk: request parsing (header, data, status byte) and execution on the
+// BlockDevice from worker threads.
+#include "devices/virtio/virtio_blk.h"
+
+#include <cstring>
+#include <vector>
+
+#include "base/error.h"
+#include "base/log.h"
+
+namespace insula::virtio {
+
+namespace {
+
+constexpr uint64_t kSector = 512;
+
+// struct virtio_blk_config, up to write_zeroes_may_unmap (virtio 1.2, 5.2.4).
+struct BlkConfig {
+  uint64_t capacity;
+  uint32_t size_max;
+  uint32_t seg_max;
+  uint16_t cylinders;
+  uint8_t heads;
+  uint8_t sectors;
+  uint32_t blk_size;
+  uint8_t physical_block_exp;
+  uint8_t alignment_offset;
+  uint16_t min_io_size;
+  uint32_t opt_io_size;
+  uint8_t writeback;
+  uint8_t unused0;
+  uint16_t num_queues;
+  uint32_t max_discard_sectors;
+  uint32_t max_discard_seg;
+  uint32_t discard_sector_alignment;
+  uint32_t max_write_zeroes_sectors;
+  uint32_t max_write_zeroes_seg;
+  uint8_t write_zeroes_may_unmap;
+  uint8_t unused1[3];
+};
+static_assert(offsetof(BlkConfig, blk_size) == 20 && offsetof(BlkConfig, num_queues) == 34 &&
+              offsetof(BlkConfig, max_discard_sectors) == 36 && offsetof(BlkConfig, write_zeroes_may_unmap) == 56);
+
+struct ReqHeader {
+  uint32_t type;
+  uint32_t reserved;
+  uint64_t sector;
+};
+
+struct Range {
+  uint64_t sector;
+  uint32_t num_sectors;
+  uint32_t flags;
+};
+
+constexpr uint32_t kMaxRanges = 256;
+
+// Host spans of a buffer list, skipping the first `skip` bytes and taking at
+// most `limit` bytes. The buffers were checked by Virtqueue::pop.
+std::vector<std::span<uint8_t>> spans(const GuestMemory& mem, const std::vector<Buffer>& bufs, uint64_t skip,
+                                      uint64_t limit) {
+  std::vector<std::span<uint8_t>> out;
+  for (const Buffer& b : bufs) {
+    if (limit == 0) break;
+    if (skip >= b.len) {
+      skip -= b.len;
+      continue;
+    }
+    uint64_t n = std::min<uint64_t>(b.len - skip, limit);
+    uint8_t* p = mem.host_ptr(b.addr + skip, n);
+    if (!p) break;
+    out.emplace_back(p, n);
+    limit -= n;
+    skip = 0;
+  }
+  return out;
+}
+
+}  // namespace
+
+VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions options)
+    : disk_(std::move(disk)),
+      options_(std::move(options)),
+      read_only_(options_.read_only || disk_->read_only()),
+      pool_(options_.workers) {
+  if (options_.queue_size < 4 || (options_.queue_size & (options_.queue_size - 1)))
+    throw error("virtio-blk: queue size {} must be a power of two >= 4", options_.queue_size);
+}
+
+VirtioBlk::~VirtioBlk() { pool_.wait_idle(); }
+
+uint64_t VirtioBlk::features() const {
+  uint64_t f = kBlkFSegMax | kBlkFBlkSize | kBlkFFlush;
+  if (read_only_) return f | kBlkFRo;
+  return f | kBlkFDiscard | kBlkFWriteZeroes;
+}
+
+void VirtioBlk::read_config(uint64_t offset, std::span<uint8_t> data) {
+  BlkConfig c{};
+  c.capacity = disk_->size() / kSector;
+  c.seg_max = options_.queue_size - 2;  // room for header and status
+  c.blk_size = kSector;
+  c.num_queues = 1;
+  c.max_discard_sectors = 1u << 22;
+  c.max_discard_seg = 1;
+  c.discard_sector_alignment = 8;
+  c.max_write_zeroes_sectors = 1u << 22;
+  c.max_write_zeroes_seg = 1;
+  c.write_zeroes_may_unmap = 1;
+  read_config_bytes(c, offset, data);
+}
+
+void VirtioBlk::activate(VirtioHost& host) {
+  std::lock_guard lock(mu_);
+  host_ = &host;
+}
+
+void VirtioBlk::reset() {
+  std::lock_guard lock(mu_);
+  host_ = nullptr;
+  pool_.wait_idle();  // in-flight requests finish before the rings go away
+}
+
+void VirtioBlk::queue_notify(size_t queue) {
+  std::lock_guard lock(mu_);
+  if (!host_ || queue != 0) return;
+  VirtioHost* host = host_;
+  Virtqueue& vq = host->queue(0);
+  for (;;) {
+    auto chain = std::make_shared<DescChain>();
+    std::string why;
+    auto r = vq.pop(host->memory(), *chain, why);
+    if (r == Virtqueue::Pop::kError) {
+      host->device_error(why);
+      return;
+    }
+    if (r == Virtqueue::Pop::kEmpty) return;
+    pool_.submit([this, host, chain] {
+      uint32_t len = serve(host->memory(), *chain);
+      host->queue(0).add_used(host->memory(), chain->head, len);
+      host->signal_used(0);
+    });
+  }
+}
+
+uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {
+  requests_++;
+  ReqHeader h{};
+  ChainReader reader(mem, chain.readable);
+  if (chain.writable_len == 0 || !reader.read_obj(h)) {
+    // No header or nowhere to put the status: nothing can be reported.
+    INSULA_LOG_WARN("virtio-blk: malformed request (head {}) dropped", chain.head);
+    errors_++;
+    return 0;
+  }
+  const Buffer& last = chain.writable.back();
+  uint64_t status_gpa = last.addr + last.len - 1;
+  if (last.len == 0) {
+    errors_++;
+    return 0;
+  }
+  uint64_t data_in = chain.writable_len - 1;  // device-writable bytes before the status
+  uint32_t used = 1;
+  uint8_t status = kBlkSOk;
+  try {
+    switch (h.type) {
+      case kBlkTIn:
+      case kBlkTOut: {
+        uint64_t len = h.type == kBlkTIn ? data_in : chain.readable_len - sizeof(ReqHeader);
+        if (len % kSector || h.sector > disk_->size() / kSector || len > disk_->size() - h.sector * kSector) {
+          status = kBlkSIoErr;
+          break;
+        }
+        if (h.type == kBlkTOut && read_only_) {
+          status = kBlkSIoErr;
+          break;
+        }
+        uint64_t off = h.sector * kSector;
+        if (h.type == kBlkTIn) {
+          for (auto s : spans(mem, chain.writable, 0, data_in)) {
+            disk_->read(off, s);
+            off += s.size();
+          }
+          used += uint32_t(data_in);
+        } else {
+          for (auto s : spans(mem, chain.readable, sizeof(ReqHeader), len)) {
+            disk_->write(off, s);
+            off += s.size();
+          }
+        }
+        break;
+      }
+      case kBlkTFlush:
+        disk_->flush();
+        break;
+      case kBlkTGetId: {
+        char id[kBlkIdBytes] = {};
+        std::memcpy(id, options_.serial.data(), std::min<size_t>(options_.serial.size(), kBlkIdBytes));
+        uint64_t n = std::min<uint64_t>(data_in, kBlkIdBytes);
+        ChainWriter w(mem, chain.writable);
+        w.write(id, n);
+        used += uint32_t(n);
+        break;
+      }
+      case kBlkTDiscard:
+      case kBlkTWriteZeroes:
+        status = read_only_ ? kBlkSIoErr : serve_ranges(mem, chain, h.type);
+        break;
+      default:
+        status = kBlkSUnsupp;
+        break;
+    }
+  } catch (const std::exception& e) {
+    INSULA_LOG_WARN("virtio-blk: request type {} at sector {} failed: {}", h.type, h.sector, e.what());
+    status = kBlkSIoErr;
+  }
+  if (status != kBlkSOk) errors_++;
+  mem.write_obj(status_gpa, status);
+  return used;
+}
+
+uint8_t VirtioBlk::serve_ranges(const GuestMemory& mem, const DescChain& chain, uint32_t type) {
+  ChainReader reader(mem, chain.readable);
+  ReqHeader h;
+  reader.read_obj(h);
+  uint64_t n = reader.remaining() / sizeof(Range);
+  if (n == 0 || n > kMaxRanges || reader.remaining() % sizeof(Range)) return kBlkSIoErr;
+  uint64_t sectors = disk_->size() / kSector;
+  for (uint64_t i = 0; i < n; i++) {
+    Range r;
+    if (!reader.read_obj(r)) return kBlkSIoErr;
+    if (r.sector > sectors || r.num_sectors > sectors - r.sector) return kBlkSIoErr;
+    // Discard has no flags; write-zeroes has only UNMAP (bit 0).
+    if ((type == kBlkTDiscard && r.flags) || (r.flags & ~1u)) return kBlkSUnsupp;
+    if (type == kBlkTDiscard)
+      disk_->discard(r.sector * kSector, uint64_t(r.num_sectors) * kSector);
+    else
+      disk_->write_zeroes(r.sector * kSector, uint64_t(r.num_sectors) * kSector, r.flags & 1);
+  }
+  return kBlkSOk;
+}
+
+VirtioBlkState VirtioBlk::save() const { return VirtioBlkState{VirtioBlkState::kVersion, requests_, errors_}; }
+
+void VirtioBlk::restore(const VirtioBlkState& state) {
+  if (state.version != VirtioBlkState::kVersion) throw error("virtio-blk: saved state version {} unknown", state.version);
+  requests_ = state.requests;
+  errors_ = state.errors;
+}
+
+}  // namespace insula::virtio

@@ -1,0 +1,84 @@
+// VirtioBlk: the virtio block device (virtio 1.2, 5.2) over a
+// block::BlockDevice (raw, qcow2). Requests are parsed on the notifying
+// thread and served by a WorkerPool, so a slow disk never stalls a vCPU.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <string>
+
+#include "block/block_device.h"
+#include "devices/virtio/virtio_device.h"
+#include "devices/virtio/worker_pool.h"
+
+namespace insula::virtio {
+
+// Feature bits (virtio 1.2, 5.2.3).
+inline constexpr uint64_t kBlkFSegMax = 1ull << 2;
+inline constexpr uint64_t kBlkFRo = 1ull << 5;
+inline constexpr uint64_t kBlkFBlkSize = 1ull << 6;
+inline constexpr uint64_t kBlkFFlush = 1ull << 9;
+inline constexpr uint64_t kBlkFDiscard = 1ull << 13;
+inline constexpr uint64_t kBlkFWriteZeroes = 1ull << 14;
+
+// Request types and status values (virtio 1.2, 5.2.6).
+inline constexpr uint32_t kBlkTIn = 0;
+inline constexpr uint32_t kBlkTOut = 1;
+inline constexpr uint32_t kBlkTFlush = 4;
+inline constexpr uint32_t kBlkTGetId = 8;
+inline constexpr uint32_t kBlkTDiscard = 11;
+inline constexpr uint32_t kBlkTWriteZeroes = 13;
+inline constexpr uint8_t kBlkSOk = 0;
+inline constexpr uint8_t kBlkSIoErr = 1;
+inline constexpr uint8_t kBlkSUnsupp = 2;
+inline constexpr uint32_t kBlkIdBytes = 20;
+
+struct VirtioBlkOptions {
+  bool read_only = false;  // also forced when the BlockDevice is read-only
+  std::string serial;      // GET_ID answer (up to 20 bytes)
+  unsigned workers = 2;
+  uint16_t queue_size = 256;
+};
+
+struct VirtioBlkState {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = kVersion;
+  uint64_t requests = 0;
+  uint64_t errors = 0;
+};
+
+class VirtioBlk : public VirtioDevice {
+ public:
+  VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions options);
+  ~VirtioBlk() override;
+
+  uint16_t device_type() const override { return kIdBlock; }
+  std::string name() const override { return "blk"; }
+  uint32_t pci_class() const override { return 0x018000; }  // mass storage, other
+  uint64_t features() const override;
+  size_t num_queues() const override { return 1; }
+  uint16_t queue_max_size(size_t) const override { return options_.queue_size; }
+  void read_config(uint64_t offset, std::span<uint8_t> data) override;
+  void activate(VirtioHost& host) override;
+  void queue_notify(size_t queue) override;
+  void reset() override;
+
+  VirtioBlkState save() const;
+  void restore(const VirtioBlkState& state);
+
+ private:
+  // Serves one request; returns the bytes written into the chain.
+  uint32_t serve(const GuestMemory& mem, const DescChain& chain);
+  uint8_t serve_ranges(const GuestMemory& mem, const DescChain& chain, uint32_t type);
+
+  std::shared_ptr<block::BlockDevice> disk_;
+  VirtioBlkOptions options_;
+  bool read_only_;
+  mutable std::mutex mu_;
+  VirtioHost* host_ = nullptr;
+  std::atomic<uint64_t> requests_{0}, errors_{0};
+  WorkerPool pool_;
+};
+
+}  // namespace insula::virtio

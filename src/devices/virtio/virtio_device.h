@@ -1,0 +1,93 @@
+// VirtioDevice: what every virtio device model implements (its type,
+// features, queues, config space, activation), and VirtioHost: what the
+// transport offers it (guest memory, queues, interrupts, NEEDS_RESET).
+//
+// The transport (virtio_pci.h) owns feature negotiation, the status state
+// machine and queue setup; a device only sees a running queue set between
+// activate() and reset().
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+#include <span>
+#include <string>
+
+#include "base/guest_memory.h"
+#include "devices/virtio/virtqueue.h"
+
+namespace insula::virtio {
+
+// Device-independent feature bits (virtio 1.2, 6).
+inline constexpr uint64_t kFRingIndirectDesc = 1ull << 28;
+inline constexpr uint64_t kFRingEventIdx = 1ull << 29;
+inline constexpr uint64_t kFVersion1 = 1ull << 32;
+
+// Device status bits (virtio 1.2, 2.1).
+inline constexpr uint8_t kStatusAcknowledge = 1;
+inline constexpr uint8_t kStatusDriver = 2;
+inline constexpr uint8_t kStatusDriverOk = 4;
+inline constexpr uint8_t kStatusFeaturesOk = 8;
+inline constexpr uint8_t kStatusNeedsReset = 0x40;
+inline constexpr uint8_t kStatusFailed = 0x80;
+
+// Device IDs (virtio 1.2, 5).
+inline constexpr uint16_t kIdNet = 1;
+inline constexpr uint16_t kIdBlock = 2;
+inline constexpr uint16_t kIdConsole = 3;
+inline constexpr uint16_t kIdRng = 4;
+inline constexpr uint16_t kIdBalloon = 5;
+inline constexpr uint16_t kIdVsock = 19;
+
+class VirtioHost {
+ public:
+  virtual ~VirtioHost() = default;
+  virtual const GuestMemory& memory() const = 0;
+  virtual Virtqueue& queue(size_t index) = 0;
+  virtual uint64_t acked_features() const = 0;
+  // Raises the queue's interrupt if the driver asked for one (EVENT_IDX or
+  // NO_INTERRUPT). Safe from any thread.
+  virtual void signal_used(size_t queue) = 0;
+  // Config space changed: bumps config_generation and raises the config
+  // interrupt.
+  virtual void signal_config() = 0;
+  // The guest broke the protocol: log it, set NEEDS_RESET, tell the driver.
+  virtual void device_error(const std::string& what) = 0;
+};
+
+class VirtioDevice {
+ public:
+  virtual ~VirtioDevice() = default;
+  virtual uint16_t device_type() const = 0;
+  virtual std::string name() const = 0;
+  // PCI class code the transport presents (class << 16 | subclass << 8).
+  virtual uint32_t pci_class() const { return 0xff0000; }
+  // Device-specific feature bits; the transport adds VERSION_1,
+  // RING_INDIRECT_DESC and RING_EVENT_IDX.
+  virtual uint64_t features() const = 0;
+  virtual size_t num_queues() const = 0;
+  virtual uint16_t queue_max_size(size_t queue) const {
+    (void)queue;
+    return 256;
+  }
+  virtual void read_config(uint64_t offset, std::span<uint8_t> data) = 0;
+  virtual void write_config(uint64_t offset, std::span<const uint8_t> data) {
+    (void)offset;
+    (void)data;
+  }
+  // DRIVER_OK: the enabled queues are checked; host stays valid until reset().
+  virtual void activate(VirtioHost& host) = 0;
+  // The driver notified queue (from the ioeventfd thread or a vCPU).
+  virtual void queue_notify(size_t queue) = 0;
+  // Device reset: returns once nothing touches queues or guest memory.
+  virtual void reset() = 0;
+};
+
+// Copies the bytes of a config struct that a read at offset covers; bytes
+// past its end read as zero.
+template <typename T>
+void read_config_bytes(const T& config, uint64_t offset, std::span<uint8_t> data) {
+  const auto* bytes = reinterpret_cast<const uint8_t*>(&config);
+  for (size_t i = 0; i < data.size(); i++) data[i] = offset + i < sizeof(T) ? bytes[offset + i] : 0;
+}
+
+}  // namespace insula::virtio

@@ -1,0 +1,240 @@
+// VirtioNet: frames between the tap and the guest's receive/transmit queues.
+#include "devices/virtio/virtio_net.h"
+
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "base/error.h"
+#include "base/log.h"
+
+namespace insula::virtio {
+
+namespace {
+constexpr size_t kRx = 0, kTx = 1;
+constexpr size_t kMaxFrame = kNetHdrSize + 65535 + 14;  // GSO frames up to 64 KiB
+constexpr size_t kMaxIov = 1024;
+
+#pragma pack(push, 1)
+struct NetConfig {
+  uint8_t mac[6];
+  uint16_t status;
+  uint16_t max_virtqueue_pairs;
+  uint16_t mtu;
+};
+#pragma pack(pop)
+}  // namespace
+
+VirtioNet::VirtioNet(Tap tap, MacAddress mac, EventLoop* loop)
+    : tap_(std::move(tap)), loop_(loop), mac_(mac), frame_(kMaxFrame) {
+  if (!loop_) throw error("virtio-net: needs an event loop to watch tap '{}'", tap_.name());
+}
+
+VirtioNet::~VirtioNet() {
+  std::lock_guard lock(mu_);
+  watch_locked(false);
+}
+
+uint64_t VirtioNet::features() const {
+  return kNetFCsum | kNetFGuestCsum | kNetFMac | kNetFGuestTso4 | kNetFGuestTso6 | kNetFGuestEcn | kNetFHostTso4 |
+         kNetFHostTso6 | kNetFHostEcn | kNetFMrgRxbuf | kNetFStatus;
+}
+
+void VirtioNet::read_config(uint64_t offset, std::span<uint8_t> data) {
+  std::lock_guard lock(mu_);
+  NetConfig c{};
+  std::memcpy(c.mac, mac_.data(), 6);
+  c.status = link_up_ ? kNetSLinkUp : 0;
+  c.max_virtqueue_pairs = 1;
+  c.mtu = 1500;
+  read_config_bytes(c, offset, data);
+}
+
+void VirtioNet::watch_locked(bool on) {
+  if (on == watching_) return;
+  if (on) {
+    std::weak_ptr<VirtioNet> weak = weak_from_this();
+    loop_->add(tap_.fd(), [weak](uint32_t) {
+      if (auto self = weak.lock()) self->on_tap_readable();
+    });
+  } else {
+    loop_->remove(tap_.fd());
+  }
+  watching_ = on;
+}
+
+void VirtioNet::activate(VirtioHost& host) {
+  std::lock_guard lock(mu_);
+  host_ = &host;
+  uint64_t f = host.acked_features();
+  mergeable_ = f & kNetFMrgRxbuf;
+  // What the guest can receive decides what the tap may hand us.
+  unsigned offload = 0;
+  if (f & kNetFGuestCsum) {
+    offload |= kTunOffloadCsum;
+    if (f & kNetFGuestTso4) offload |= kTunOffloadTso4;
+    if (f & kNetFGuestTso6) offload |= kTunOffloadTso6;
+    if ((f & kNetFGuestEcn) && (offload & (kTunOffloadTso4 | kTunOffloadTso6))) offload |= kTunOffloadTsoEcn;
+  }
+  try {
+    tap_.set_offload(offload);
+  } catch (const Error& e) {
+    INSULA_LOG_WARN("virtio-net: {}", e.what());
+  }
+  watch_locked(true);
+}
+
+void VirtioNet::reset() {
+  std::lock_guard lock(mu_);
+  host_ = nullptr;
+  watch_locked(false);
+  frame_len_ = 0;
+}
+
+void VirtioNet::on_tap_readable() {
+  std::lock_guard lock(mu_);
+  receive_locked();
+}
+
+bool VirtioNet::deliver_frame_locked(bool& used) {
+  Virtqueue& vq = host_->queue(kRx);
+  const GuestMemory& mem = host_->memory();
+  std::vector<std::pair<uint16_t, uint32_t>> elems;
+  std::vector<DescChain> chains;
+  size_t off = 0;
+  while (off < frame_len_) {
+    DescChain chain;
+    std::string why;
+    auto r = vq.pop(mem, chain, why);
+    if (r == Virtqueue::Pop::kError) {
+      host_->device_error(why);
+      frame_len_ = 0;
+      return false;
+    }
+    if (r == Virtqueue::Pop::kEmpty) {
+      vq.undo_pop(uint16_t(chains.size()));  // wait for enough buffers
+      return false;
+    }
+    if (chain.writable_len < (chains.empty() ? kNetHdrSize : 1) || (!mergeable_ && chain.writable_len < frame_len_)) {
+      // Too small for the header (or, without mergeable buffers, the frame):
+      // the frame is dropped, the buffers go back unused.
+      vq.undo_pop(uint16_t(chains.size() + 1));
+      rx_dropped_++;
+      frame_len_ = 0;
+      return true;
+    }
+    size_t n = std::min<uint64_t>(frame_len_ - off, chain.writable_len);
+    elems.emplace_back(chain.head, uint32_t(n));
+    chains.push_back(std::move(chain));
+    off += n;
+  }
+  // num_buffers (header offset 10) is known only now.
+  uint16_t num_buffers = uint16_t(chains.size());
+  std::memcpy(&frame_[10], &num_buffers, 2);
+  off = 0;
+  for (size_t i = 0; i < chains.size(); i++) {
+    ChainWriter w(mem, chains[i].writable);
+    w.write(&frame_[off], elems[i].second);
+    off += elems[i].second;
+  }
+  vq.add_used_many(mem, elems);
+  used = true;
+  rx_frames_++;
+  frame_len_ = 0;
+  return true;
+}
+
+void VirtioNet::receive_locked() {
+  if (!host_) return;
+  bool used = false;
+  for (;;) {
+    if (frame_len_ == 0) {
+      ssize_t n = ::read(tap_.fd(), frame_.data(), frame_.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;  // EAGAIN: drained (or the tap went away)
+      if (size_t(n) < kNetHdrSize) continue;
+      frame_len_ = size_t(n);
+    }
+    if (!deliver_frame_locked(used)) {
+      // No room in the guest: stop reading until it posts buffers.
+      if (frame_len_) watch_locked(false);
+      break;
+    }
+  }
+  if (used) host_->signal_used(kRx);
+}
+
+void VirtioNet::transmit_locked() {
+  Virtqueue& vq = host_->queue(kTx);
+  const GuestMemory& mem = host_->memory();
+  bool used = false;
+  iovec iov[kMaxIov];
+  for (;;) {
+    DescChain chain;
+    std::string why;
+    auto r = vq.pop(mem, chain, why);
+    if (r == Virtqueue::Pop::kError) {
+      host_->device_error(why);
+      break;
+    }
+    if (r == Virtqueue::Pop::kEmpty) break;
+    size_t n = 0;
+    for (const Buffer& b : chain.readable) {
+      if (n == kMaxIov) break;
+      if (b.len) iov[n++] = iovec{mem.host_ptr(b.addr, b.len), b.len};
+    }
+    if (chain.readable_len < kNetHdrSize || n == kMaxIov) {
+      tx_dropped_++;
+    } else {
+      ssize_t w;
+      do {
+        w = ::writev(tap_.fd(), iov, int(n));
+      } while (w < 0 && errno == EINTR);
+      // A full tap queue (EAGAIN) drops the frame, as a NIC would.
+      if (w < 0)
+        tx_dropped_++;
+      else
+        tx_frames_++;
+    }
+    vq.add_used(mem, chain.head, 0);
+    used = true;
+  }
+  if (used) host_->signal_used(kTx);
+}
+
+void VirtioNet::queue_notify(size_t queue) {
+  std::lock_guard lock(mu_);
+  if (!host_) return;
+  if (queue == kTx) {
+    transmit_locked();
+  } else if (queue == kRx) {
+    receive_locked();
+    watch_locked(true);
+  }
+}
+
+void VirtioNet::set_link(bool up) {
+  std::lock_guard lock(mu_);
+  link_up_ = up;
+  if (host_) host_->signal_config();
+}
+
+VirtioNetState VirtioNet::save() const {
+  std::lock_guard lock(mu_);
+  return VirtioNetState{VirtioNetState::kVersion, mac_, link_up_, rx_frames_, tx_frames_, rx_dropped_, tx_dropped_};
+}
+
+void VirtioNet::restore(const VirtioNetState& s) {
+  if (s.version != VirtioNetState::kVersion) throw error("virtio-net: saved state version {} unknown", s.version);
+  std::lock_guard lock(mu_);
+  mac_ = s.mac;
+  link_up_ = s.link_up;
+  rx_frames_ = s.rx_frames;
+  tx_frames_ = s.tx_frames;
+  rx_dropped_ = s.rx_dropped;
+  tx_dropped_ = s.tx_dropped;
+}
+
+}  // namespace insula::virtio

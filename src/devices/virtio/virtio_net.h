@@ -1,0 +1,91 @@
+// VirtioNet: the virtio network device (virtio 1.2, 5.1) on a tap interface.
+//
+// One receive and one transmit queue. The 12-byte virtio-net header passes
+// through to the tap unchanged (the tap is set to the same header size), so
+// checksum and TSO offloads cost nothing here: the offloads the guest
+// accepts on receive are handed to the tap with TUNSETOFFLOAD at activation.
+// The tap fd is watched on an EventLoop only while the guest has posted
+// receive buffers; a frame that does not fit waits until it has.
+#pragma once
+
+#include <array>
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "devices/virtio/tap.h"
+#include "devices/virtio/virtio_device.h"
+
+namespace insula::virtio {
+
+// Feature bits (virtio 1.2, 5.1.3).
+inline constexpr uint64_t kNetFCsum = 1ull << 0;
+inline constexpr uint64_t kNetFGuestCsum = 1ull << 1;
+inline constexpr uint64_t kNetFMac = 1ull << 5;
+inline constexpr uint64_t kNetFGuestTso4 = 1ull << 7;
+inline constexpr uint64_t kNetFGuestTso6 = 1ull << 8;
+inline constexpr uint64_t kNetFGuestEcn = 1ull << 9;
+inline constexpr uint64_t kNetFHostTso4 = 1ull << 11;
+inline constexpr uint64_t kNetFHostTso6 = 1ull << 12;
+inline constexpr uint64_t kNetFHostEcn = 1ull << 13;
+inline constexpr uint64_t kNetFMrgRxbuf = 1ull << 15;
+inline constexpr uint64_t kNetFStatus = 1ull << 16;
+inline constexpr uint16_t kNetSLinkUp = 1;
+inline constexpr size_t kNetHdrSize = 12;
+
+using MacAddress = std::array<uint8_t, 6>;
+
+struct VirtioNetState {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = kVersion;
+  MacAddress mac{};
+  bool link_up = true;
+  uint64_t rx_frames = 0, tx_frames = 0, rx_dropped = 0, tx_dropped = 0;
+};
+
+class VirtioNet : public VirtioDevice, public std::enable_shared_from_this<VirtioNet> {
+ public:
+  VirtioNet(Tap tap, MacAddress mac, EventLoop* loop);
+  ~VirtioNet() override;
+
+  uint16_t device_type() const override { return kIdNet; }
+  std::string name() const override { return "net"; }
+  uint32_t pci_class() const override { return 0x020000; }  // Ethernet controller
+  uint64_t features() const override;
+  size_t num_queues() const override { return 2; }  // receiveq1, transmitq1
+  void read_config(uint64_t offset, std::span<uint8_t> data) override;
+  void activate(VirtioHost& host) override;
+  void queue_notify(size_t queue) override;
+  void reset() override;
+
+  const Tap& tap() const { return tap_; }
+  // Link status as the guest sees it (config status, config interrupt).
+  void set_link(bool up);
+
+  VirtioNetState save() const;
+  void restore(const VirtioNetState& state);
+
+ private:
+  void on_tap_readable();
+  // Moves frames from the tap into receive buffers until one side runs dry.
+  void receive_locked();
+  // Puts the pending frame into receive buffers; false when they run out.
+  bool deliver_frame_locked(bool& used);
+  void transmit_locked();
+  void watch_locked(bool on);
+
+  Tap tap_;
+  EventLoop* loop_;
+  mutable std::mutex mu_;
+  VirtioHost* host_ = nullptr;
+  MacAddress mac_;
+  bool link_up_ = true;
+  bool mergeable_ = false;
+  bool watching_ = false;
+  std::vector<uint8_t> frame_;  // one frame read from the tap, header first
+  size_t frame_len_ = 0;        // 0: none pending
+  uint64_t rx_frames_ = 0, tx_frames_ = 0, rx_dropped_ = 0, tx_dropped_ = 0;
+};
+
+}  // namespace insula::virtio

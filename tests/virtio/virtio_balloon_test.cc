@@ -1,0 +1,99 @@
+// virtio-balloon: target, inflate (pages really released), deflate, stats.
+#include <gtest/gtest.h>
+#include <sys/mman.h>
+
+#include <cstring>
+
+#include "devices/virtio/virtio_balloon.h"
+#include "fake_driver.h"
+
+namespace insula::virtio {
+namespace {
+
+using testing::Seg;
+
+// Guest RAM from mmap so madvise(MADV_DONTNEED) has page-aligned memory.
+struct MappedRam {
+  explicit MappedRam(size_t size) : size(size) {
+    p = static_cast<uint8_t*>(::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0));
+    mem.add_region(MemoryRegion{0, size, p});
+  }
+  ~MappedRam() { ::munmap(p, size); }
+  size_t size;
+  uint8_t* p;
+  GuestMemory mem;
+};
+
+struct BalloonRig {
+  BalloonRig() : balloon(std::make_shared<VirtioBalloon>()), ram(0x100000), pci(balloon, ram.mem, &msi, nullptr), drv(pci, fake) {
+    fake.mem = ram.mem;
+    EXPECT_TRUE(drv.negotiate(kFVersion1 | kBalloonFStatsVq));
+    drv.setup_queue(0, 16, 0x1000);
+    drv.setup_queue(1, 16, 0x2000);
+    drv.setup_queue(2, 16, 0x3000);
+    drv.driver_ok();
+    EXPECT_EQ(drv.status(), 0xf);
+  }
+  std::shared_ptr<VirtioBalloon> balloon;
+  MappedRam ram;
+  testing::FakeRam fake{0};
+  testing::RecordingMsi msi;
+  VirtioPci pci;
+  testing::FakeDriver drv;
+};
+
+TEST(VirtioBalloon, TargetAndActual) {
+  BalloonRig r;
+  uint8_t gen = r.drv.r<uint8_t>(21);
+  r.balloon->set_target_pages(64);
+  EXPECT_EQ(r.drv.r<uint32_t>(kDeviceCfgOffset), 64u);
+  EXPECT_NE(r.drv.r<uint8_t>(21), gen);
+  r.drv.w<uint32_t>(kDeviceCfgOffset + 4, 32);
+  r.drv.w<uint32_t>(kDeviceCfgOffset, 9999);  // num_pages is not driver-writable
+  EXPECT_EQ(r.balloon->actual_pages(), 32u);
+  EXPECT_EQ(r.balloon->target_pages(), 64u);
+}
+
+TEST(VirtioBalloon, InflateReleasesPagesDeflateReturnsThem) {
+  BalloonRig r;
+  std::memset(r.ram.p + 0x80000, 0xaa, 0x2000);
+  uint32_t pfns[3] = {0x80, 0x81, 0xfffff};  // the last is outside RAM
+  std::memcpy(r.ram.p + 0x10000, pfns, sizeof pfns);
+  r.drv.add(0, {Seg{0x10000, sizeof pfns, false}});
+  r.drv.kick(0);
+  ASSERT_TRUE(r.drv.used(0));
+  EXPECT_EQ(r.balloon->inflated_pages(), 2u);
+  EXPECT_EQ(r.ram.p[0x80000], 0);  // released: reads back as zero
+  EXPECT_EQ(r.ram.p[0x81fff], 0);
+  r.drv.add(1, {Seg{0x10000, 4, false}});
+  r.drv.kick(1);
+  ASSERT_TRUE(r.drv.used(1));
+  EXPECT_EQ(r.balloon->inflated_pages(), 1u);
+}
+
+TEST(VirtioBalloon, StatsOnRequest) {
+  BalloonRig r;
+  EXPECT_FALSE(r.balloon->request_stats());
+  uint8_t entry[20] = {};
+  uint16_t tag = uint16_t(BalloonStat::kFreeMemory);
+  uint64_t val = 123456;
+  std::memcpy(entry, &tag, 2);
+  std::memcpy(entry + 2, &val, 8);
+  tag = uint16_t(BalloonStat::kTotalMemory);
+  val = 999999;
+  std::memcpy(entry + 10, &tag, 2);
+  std::memcpy(entry + 12, &val, 8);
+  std::memcpy(r.ram.p + 0x10000, entry, 20);
+  r.drv.add(2, {Seg{0x10000, 20, false}});
+  r.drv.kick(2);
+  EXPECT_FALSE(r.drv.used(2));  // held until the host asks
+  auto s = r.balloon->stats();
+  EXPECT_EQ(s[uint16_t(BalloonStat::kFreeMemory)], 123456u);
+  EXPECT_EQ(s[uint16_t(BalloonStat::kTotalMemory)], 999999u);
+  EXPECT_TRUE(r.balloon->request_stats());
+  EXPECT_TRUE(r.drv.used(2));
+  EXPECT_FALSE(r.balloon->request_stats());
+}
+
+}  // namespace
+}  // namespace insula::virtio

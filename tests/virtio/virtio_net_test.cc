@@ -1,0 +1,173 @@
+// virtio-net on a real tap in a private network namespace; the other end of
+// the tap is an AF_PACKET socket. Skips where taps cannot be made.
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstring>
+#include <fstream>
+#include <thread>
+
+#include "base/error.h"
+#include "devices/virtio/virtio_net.h"
+#include "fake_driver.h"
+
+namespace insula::virtio {
+namespace {
+
+using testing::Seg;
+
+constexpr uint16_t kEtherType = 0x88b5;  // IEEE local experimental
+const MacAddress kGuestMac{0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+// A tap "vtest0" in a fresh network namespace, up, without IPv6 chatter.
+std::optional<Tap> make_tap() {
+  if (::access("/dev/net/tun", R_OK | W_OK) != 0) return std::nullopt;
+  if (::unshare(CLONE_NEWNET) != 0) return std::nullopt;
+  try {
+    Tap tap = Tap::open("vtest0");
+    std::ofstream("/proc/sys/net/ipv6/conf/vtest0/disable_ipv6") << "1";
+    tap.set_up();
+    return tap;
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+UniqueFd packet_socket(const std::string& ifname) {
+  UniqueFd s(::socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, htons(kEtherType)));
+  EXPECT_TRUE(s.valid());
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(kEtherType);
+  sll.sll_ifindex = int(if_nametoindex(ifname.c_str()));
+  EXPECT_EQ(::bind(s.get(), reinterpret_cast<sockaddr*>(&sll), sizeof sll), 0);
+  timeval tv{2, 0};
+  ::setsockopt(s.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  return s;
+}
+
+std::vector<uint8_t> frame(size_t payload, uint8_t fill) {
+  std::vector<uint8_t> f(14 + payload, fill);
+  std::memset(f.data(), 0xff, 6);
+  std::memcpy(f.data() + 6, kGuestMac.data(), 6);
+  f[12] = kEtherType >> 8;
+  f[13] = kEtherType & 0xff;
+  return f;
+}
+
+struct NetRig {
+  explicit NetRig(Tap tap, uint64_t features)
+      : net(std::make_shared<VirtioNet>(std::move(tap), kGuestMac, &loop)),
+        ram(0x200000),
+        pci(net, ram.mem, &msi, nullptr),
+        drv(pci, ram),
+        loop_thread([this] { loop.run(); }) {
+    EXPECT_TRUE(drv.negotiate(features));
+    drv.setup_queue(0, 64, 0x1000);
+    drv.setup_queue(1, 64, 0x4000);
+    drv.driver_ok();
+    EXPECT_EQ(drv.status(), 0xf);
+  }
+  ~NetRig() {
+    loop.stop();
+    loop_thread.join();
+  }
+  std::optional<std::pair<uint32_t, uint32_t>> wait_used(uint16_t q) {
+    for (int i = 0; i < 2000; i++) {
+      if (auto u = drv.used(q)) return u;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return std::nullopt;
+  }
+  EventLoop loop;
+  std::shared_ptr<VirtioNet> net;
+  testing::FakeRam ram;
+  testing::RecordingMsi msi;
+  VirtioPci pci;
+  testing::FakeDriver drv;
+  std::thread loop_thread;
+};
+
+TEST(VirtioNet, ConfigShowsMacAndLink) {
+  auto tap = make_tap();
+  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
+  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFStatus);
+  uint8_t mac[6];
+  for (int i = 0; i < 6; i++) mac[i] = r.drv.r<uint8_t>(kDeviceCfgOffset + i);
+  EXPECT_EQ(0, std::memcmp(mac, kGuestMac.data(), 6));
+  EXPECT_EQ(r.drv.r<uint16_t>(kDeviceCfgOffset + 6), kNetSLinkUp);
+  r.net->set_link(false);
+  EXPECT_EQ(r.drv.r<uint16_t>(kDeviceCfgOffset + 6), 0);
+}
+
+TEST(VirtioNet, TransmitReachesTheTap) {
+  auto tap = make_tap();
+  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
+  std::string ifname = tap->name();
+  NetRig r(std::move(*tap), kFVersion1 | kNetFMac);
+  UniqueFd sock = packet_socket(ifname);
+  auto f = frame(100, 0x42);
+  std::memset(&r.ram.bytes[0x10000], 0, kNetHdrSize);
+  std::memcpy(&r.ram.bytes[0x11000], f.data(), f.size());
+  r.drv.add(1, {Seg{0x10000, kNetHdrSize, false}, Seg{0x11000, uint32_t(f.size()), false}});
+  r.drv.kick(1);
+  ASSERT_TRUE(r.drv.used(1));
+  uint8_t buf[2048];
+  ssize_t n = ::recv(sock.get(), buf, sizeof buf, 0);
+  ASSERT_EQ(n, ssize_t(f.size()));
+  EXPECT_EQ(0, std::memcmp(buf, f.data(), f.size()));
+  EXPECT_EQ(r.net->save().tx_frames, 1u);
+}
+
+TEST(VirtioNet, ReceiveIntoMergeableBuffers) {
+  auto tap = make_tap();
+  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
+  std::string ifname = tap->name();
+  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
+  UniqueFd sock = packet_socket(ifname);
+  auto f = frame(1000, 0x17);  // 1014 bytes + 12 header over 512-byte buffers: 3 buffers
+  ASSERT_EQ(::send(sock.get(), f.data(), f.size(), 0), ssize_t(f.size()));
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_FALSE(r.drv.used(0));  // no buffers yet: the frame waits
+  for (int i = 0; i < 4; i++) r.drv.add(0, {Seg{0x20000 + 0x1000ull * i, 512, true}});
+  r.drv.kick(0);
+  std::vector<std::pair<uint32_t, uint32_t>> used;
+  while (auto u = r.wait_used(0)) {
+    used.push_back(*u);
+    if (used.size() == 3) break;
+  }
+  ASSERT_EQ(used.size(), 3u);
+  EXPECT_EQ(used[0].second + used[1].second + used[2].second, f.size() + kNetHdrSize);
+  uint16_t num_buffers;
+  std::memcpy(&num_buffers, &r.ram.bytes[0x20000 + 10], 2);
+  EXPECT_EQ(num_buffers, 3);
+  EXPECT_EQ(0, std::memcmp(&r.ram.bytes[0x20000 + kNetHdrSize], f.data(), 512 - kNetHdrSize));
+  EXPECT_EQ(0, std::memcmp(&r.ram.bytes[0x21000], f.data() + 500, 512));
+}
+
+TEST(VirtioNet, ReceiveWithoutMergeableNeedsWholeFrameBuffers) {
+  auto tap = make_tap();
+  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
+  std::string ifname = tap->name();
+  NetRig r(std::move(*tap), kFVersion1 | kNetFMac);
+  UniqueFd sock = packet_socket(ifname);
+  r.drv.add(0, {Seg{0x20000, 1526, true}});
+  r.drv.kick(0);
+  auto f = frame(200, 0x99);
+  ASSERT_EQ(::send(sock.get(), f.data(), f.size(), 0), ssize_t(f.size()));
+  auto u = r.wait_used(0);
+  ASSERT_TRUE(u);
+  EXPECT_EQ(u->second, f.size() + kNetHdrSize);
+  EXPECT_EQ(0, std::memcmp(&r.ram.bytes[0x20000 + kNetHdrSize], f.data(), f.size()));
+}
+
+}  // namespace
+}  // namespace insula::virtio
