@@ -10,8 +10,7 @@ run_cmd=$(b64 'echo "guest cpus=$(nproc)"')
 qemu="qemu-system-x86_64 -accel kvm -M microvm -cpu host -smp 2 -m 256 -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot -initrd $a/initramfs.cpio.gz -append 'console=ttyS0 quiet insula.run=$run_cmd'"
 status=0
 "$testhost" run --timeout 240 \
-  --file /usr/bin/qemu-system-x86_64 --file /usr/share/qemu --file /usr/share/seabios \
-  --file "$a/vmlinux" --file "$a/vmlinuz" --file "$a/initramfs.cpio.gz" -- \
+  "${qemu_files[@]}" "${appliance_files[@]}" -- \
   "echo == pvh; $qemu -kernel $a/vmlinux && echo == bzimage && $qemu -kernel $a/vmlinuz" >"$out" || status=$?
 [ "$status" -eq 0 ] || { cat "$out" >&2; fail "the inner QEMU runs failed with status $status"; }
 tr -d '\r' <"$out" >"$out.clean"; mv "$out.clean" "$out"

@@ -6,6 +6,10 @@ repo_root=$(cd "$nested_dir/../.." && pwd)
 appliance=$repo_root/.cache/appliance
 testhost=$nested_dir/testhost
 
+# --file arguments for `testhost run`: the appliance, and QEMU with its firmware.
+appliance_files=(--file "$appliance/vmlinux" --file "$appliance/vmlinuz" --file "$appliance/initramfs.cpio.gz")
+qemu_files=(--file /usr/bin/qemu-system-x86_64 --file /usr/share/qemu --file /usr/share/seabios)
+
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "SKIP: $*" >&2; exit 77; }
 
