@@ -41,6 +41,29 @@ void install_kick_handler() {
   });
 }
 
+// The PC's interrupt wiring, as firmware and the MADT describe it: ISA IRQ i
+// reaches PIC pin i and IOAPIC pin i, except the PIT's IRQ 0, which is IOAPIC
+// pin 2 (the MADT's interrupt source override); pins 16-23 are PCI INTx.
+// KVM's default routing sends GSI 0 to IOAPIC pin 0, where no guest looks.
+std::vector<kvm_irq_routing_entry> legacy_gsi_routes() {
+  std::vector<kvm_irq_routing_entry> routes;
+  auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
+    kvm_irq_routing_entry e{};
+    e.gsi = gsi;
+    e.type = KVM_IRQ_ROUTING_IRQCHIP;
+    e.u.irqchip.irqchip = chip;
+    e.u.irqchip.pin = pin;
+    routes.push_back(e);
+  };
+  for (uint32_t irq = 0; irq < 16; ++irq) {
+    if (irq == 2) continue;  // the PIC cascade
+    add(irq, irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, irq % 8);
+    add(irq, KVM_IRQCHIP_IOAPIC, irq == 0 ? 2 : irq);
+  }
+  for (uint32_t pin = 16; pin < 24; ++pin) add(pin, KVM_IRQCHIP_IOAPIC, pin);
+  return routes;
+}
+
 }  // namespace
 
 int exit_status(const MachineExit& e) {
@@ -69,6 +92,7 @@ Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> conso
   if (ram_->highmem_size())
     vm_.set_user_memory_region(1, x86::k4GiB, ram_->highmem_size(), ram_->host() + ram_->lowmem_size());
   vm_.create_irqchip();
+  vm_.set_gsi_routing(legacy_gsi_routes());
   vm_.create_pit2();
 
   setup_devices();
