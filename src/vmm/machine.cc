@@ -4,6 +4,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "arch/x86/acpi.h"
@@ -96,6 +97,7 @@ Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> conso
   vm_.create_pit2();
 
   setup_devices();
+  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory);
   for (uint32_t i = 0; i < config_.cpus; ++i) {
     vcpus_.push_back(std::make_unique<kvm::Vcpu>(kvm_, vm_, i));
     x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);
@@ -132,6 +134,10 @@ void Machine::setup_devices() {
 uint64_t Machine::build_firmware_tables() {
   x86::AcpiConfig acpi;
   acpi.num_cpus = static_cast<int>(config_.cpus);
+  acpi.pci = true;
+  acpi.intx = x86::standard_intx_routes();
+  acpi.mmio64_base = x86::pci_mmio64_base(config_.memory);
+  acpi.mmio64_size = x86::kPciMmio64Size;
   uint64_t rsdp = x86::build_acpi(acpi, ram_->memory());
   x86::build_mptable(acpi, ram_->memory());
   return rsdp;
@@ -148,6 +154,9 @@ void Machine::load_kernel() {
   boot.cmdline = config_.cmdline;
   if (initrd) boot.initrd = initrd->bytes();
   boot.e820 = x86::build_e820(ram_->lowmem_size(), ram_->highmem_size());
+  // Linux uses MMCONFIG only where firmware reserved it.
+  boot.e820.push_back({x86::kPciEcamBase, x86::kPciEcamSize, x86::E820Type::kReserved});
+  std::sort(boot.e820.begin(), boot.e820.end(), [](const auto& a, const auto& b) { return a.addr < b.addr; });
   boot.lowmem_end = ram_->lowmem_size();
   boot.rsdp_addr = build_firmware_tables();
   x86::BootEntry entry;

@@ -17,6 +17,7 @@
 #include "kvm/kvm.h"
 #include "vmm/guest_ram.h"
 #include "vmm/machine_config.h"
+#include "vmm/pci_devices.h"
 
 namespace insula::vmm {
 
@@ -42,6 +43,8 @@ class Machine {
 
   Serial& serial() { return *serial_; }
   const GuestMemory& memory() const { return ram_->memory(); }
+  // The balloon, when the config asked for one.
+  virtio::VirtioBalloon* balloon() { return pci_ ? pci_->balloon() : nullptr; }
   kvm::Backend backend() const { return backend_; }
 
  private:
@@ -62,6 +65,7 @@ class Machine {
   IoBus mmio_;
   std::vector<std::unique_ptr<IrqLine>> irq_lines_;
   std::shared_ptr<Serial> serial_;
+  std::unique_ptr<PciDevices> pci_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
 

@@ -2,9 +2,32 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <vector>
 
 namespace insula::vmm {
+
+// One virtio-blk disk (`--disk PATH[,ro][,cache=direct|writeback][,serial=ID][,format=F]`).
+struct DiskConfig {
+  std::string path;
+  bool read_only = false;
+  bool direct = false;  // cache=direct: O_DIRECT, bypasses the host page cache
+  std::string serial;   // what VIRTIO_BLK_T_GET_ID answers
+  std::string format;   // "" detects
+};
+
+// One virtio-net interface on a tap device (`--net TAP[,mac=xx:xx:...]`).
+struct NetConfig {
+  std::string tap;
+  std::string mac;  // empty: a locally administered one derived from the slot
+};
+
+// virtio-vsock with a Firecracker-style unix socket on the host.
+struct VsockConfig {
+  uint64_t cid = 0;
+  std::string uds_path;
+};
 
 struct MachineConfig {
   std::string kernel;   // path
@@ -13,6 +36,15 @@ struct MachineConfig {
   uint32_t cpus = 1;
   uint64_t memory = 256ULL << 20;
   bool debug = false;   // register dumps on fatal guest errors
+
+  // Virtio devices on PCI bus 0, in this order: rng, console, disks, nets,
+  // vsock, balloon.
+  bool rng = true;
+  bool virtio_console = false;  // hvc0 on stdin/stdout (instead of the UART)
+  std::vector<DiskConfig> disks;
+  std::vector<NetConfig> nets;
+  std::optional<VsockConfig> vsock;
+  bool balloon = false;
 };
 
 // How a run ended.

@@ -1,0 +1,177 @@
+// PCI bus 0 and virtio devices, KVM side.
+#include "vmm/pci_devices.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "arch/x86/layout.h"
+#include "base/error.h"
+#include "base/log.h"
+#include "block/block_device.h"
+#include "devices/virtio/tap.h"
+#include "devices/virtio/virtio_blk.h"
+#include "devices/virtio/virtio_console.h"
+#include "devices/virtio/virtio_net.h"
+#include "devices/virtio/virtio_rng.h"
+#include "devices/virtio/virtio_vsock.h"
+#include "vmm/kvm_irq.h"
+
+namespace insula::vmm {
+
+namespace {
+
+virtio::MacAddress parse_mac(const std::string& text, int slot) {
+  virtio::MacAddress mac{0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(slot)};  // locally administered
+  if (text.empty()) return mac;
+  unsigned b[6];
+  char extra;
+  if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &extra) != 6)
+    throw error("invalid MAC address '{}': expected six hex bytes like 52:54:00:12:34:56", text);
+  for (int i = 0; i < 6; ++i) {
+    if (b[i] > 0xff) throw error("invalid MAC address '{}'", text);
+    mac[i] = static_cast<uint8_t>(b[i]);
+  }
+  if (mac[0] & 1) throw error("MAC address '{}' is a multicast address", text);
+  return mac;
+}
+
+}  // namespace
+
+PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& mem, const MachineConfig& config,
+                       uint64_t ram_size)
+    : vm_(vm), mmio_(mmio), mem_(mem), msi_(std::make_unique<KvmMsiSender>(vm)) {
+  pio.add(pci::kConfigIoBase, pci::kConfigIoSize, bus_.config_io(), "pci-config");
+  mmio.add(x86::kPciEcamBase, pci::kEcamBusSize, bus_.ecam(), "pci-ecam");
+  bus_.set_bar_listener(this);
+
+  if (config.rng) add(std::make_shared<virtio::VirtioRng>());
+  if (config.virtio_console) add(std::make_shared<virtio::VirtioConsole>(STDIN_FILENO, STDOUT_FILENO, &loop_));
+  for (const auto& d : config.disks) {
+    block::OpenOptions o;
+    o.read_only = d.read_only;
+    o.format = d.format;
+    o.cache = d.direct ? block::CacheMode::kDirect : block::CacheMode::kWriteback;
+    std::shared_ptr<block::BlockDevice> disk;
+    try {
+      disk = block::open_image(d.path, o);
+    } catch (const Error&) {
+      rethrow_with_context(fmt::format("--disk {}", d.path));
+    }
+    virtio::VirtioBlkOptions bo;
+    bo.read_only = d.read_only;
+    bo.serial = d.serial;
+    add(std::make_shared<virtio::VirtioBlk>(std::move(disk), bo));
+  }
+  for (const auto& n : config.nets) {
+    int slot = static_cast<int>(devices_.size()) + 1;
+    try {
+      add(std::make_shared<virtio::VirtioNet>(virtio::Tap::open(n.tap), parse_mac(n.mac, slot), &loop_));
+    } catch (const Error&) {
+      rethrow_with_context(fmt::format("--net {}", n.tap));
+    }
+  }
+  if (config.vsock) {
+    if (config.vsock->cid < 3) throw error("--vsock: guest CID {} is reserved: use 3 or more", config.vsock->cid);
+    auto v = std::make_shared<virtio::VirtioVsock>(config.vsock->cid, config.vsock->uds_path, &loop_);
+    try {
+      v->start();
+    } catch (const Error&) {
+      rethrow_with_context(fmt::format("--vsock {}", config.vsock->uds_path));
+    }
+    add(v);
+  }
+  if (config.balloon) {
+    balloon_ = std::make_shared<virtio::VirtioBalloon>();
+    add(balloon_);
+  }
+  bus_.allocate_bars({x86::kPciMmio32Base, x86::kPciMmio32Size},
+                     {x86::pci_mmio64_base(ram_size), x86::kPciMmio64Size});
+  loop_thread_ = std::thread([this] { loop_.run(); });
+}
+
+PciDevices::~PciDevices() {
+  loop_.stop();
+  if (loop_thread_.joinable()) loop_thread_.join();
+  std::lock_guard lock(notify_mu_);
+  for (auto& [dev, list] : notifies_)
+    for (auto& n : list) loop_.remove(n.fd.get());
+}
+
+void PciDevices::add(std::shared_ptr<virtio::VirtioDevice> device) {
+  // Device numbers are handed out in order from 1 (0 is the host bridge), so
+  // the INTx wire can be chosen before the device is on the bus.
+  int expected_slot = static_cast<int>(devices_.size()) + 1;
+  if (expected_slot >= pci::kMaxDevices) throw Error("too many PCI devices: bus 0 has 31 slots");
+  intx_.push_back(std::make_unique<KvmIrqLine>(vm_, x86::pci_intx_gsi(static_cast<uint8_t>(expected_slot), 0)));
+  auto dev = std::make_shared<virtio::VirtioPci>(std::move(device), mem_, msi_.get(), intx_.back().get());
+  int slot = bus_.add(dev);
+  if (slot != expected_slot) throw error("PCI slot {} assigned where {} was expected", slot, expected_slot);
+  devices_.push_back(std::move(dev));
+}
+
+std::vector<int> PciDevices::slots() const {
+  std::vector<int> s;
+  for (size_t i = 0; i < devices_.size(); ++i) s.push_back(static_cast<int>(i) + 1);
+  return s;
+}
+
+void PciDevices::bar_changed(pci::PciFunction& function, int bar, std::optional<pci::BarMapping> old_mapping,
+                             std::optional<pci::BarMapping> new_mapping) {
+  auto* vdev = dynamic_cast<virtio::VirtioPci*>(&function);
+  if (old_mapping) {
+    mmio_.remove(old_mapping->address);
+    if (vdev && bar == virtio::kVirtioBar) unmap_notifies(*vdev);
+  }
+  if (new_mapping) {
+    try {
+      mmio_.add(new_mapping->address, new_mapping->size,
+                std::make_shared<pci::PciBarRegion>(function.shared_from_this(), bar), "pci-bar");
+    } catch (const Error& e) {
+      // The guest put a BAR over something else: the access then reaches
+      // whatever was there first; the VM goes on.
+      INSULA_LOG_WARN("PCI BAR {} at {:#x} not mapped: {}", bar, new_mapping->address, e.what());
+      return;
+    }
+    if (vdev && bar == virtio::kVirtioBar) map_notifies(*vdev, new_mapping->address);
+  }
+}
+
+void PciDevices::map_notifies(virtio::VirtioPci& dev, uint64_t bar_address) {
+  std::lock_guard lock(notify_mu_);
+  auto& list = notifies_[&dev];
+  for (size_t q = 0; q < dev.num_queues(); ++q) {
+    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd) return;  // the MMIO write path still reaches notify()
+    uint64_t addr = bar_address + virtio::VirtioPci::notify_offset(q);
+    try {
+      vm_.ioeventfd(fd.get(), addr, 2, false);
+    } catch (const Error& e) {
+      INSULA_LOG_DEBUG("no ioeventfd for queue {} at {:#x}: {}", q, addr, e.what());
+      continue;
+    }
+    int raw = fd.get();
+    loop_.add(raw, [raw, &dev, q](uint32_t) {
+      uint64_t v;
+      while (::read(raw, &v, sizeof v) == sizeof v) {
+      }
+      dev.notify(q);
+    });
+    list.push_back({std::move(fd), addr});
+  }
+}
+
+void PciDevices::unmap_notifies(virtio::VirtioPci& dev) {
+  std::lock_guard lock(notify_mu_);
+  auto it = notifies_.find(&dev);
+  if (it == notifies_.end()) return;
+  for (auto& n : it->second) {
+    loop_.remove(n.fd.get());
+    try {
+      vm_.ioeventfd(n.fd.get(), n.address, 2, false, true);
+    } catch (const Error&) {
+    }
+  }
+  notifies_.erase(it);
+}
+
+}  // namespace insula::vmm
