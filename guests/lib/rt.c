@@ -45,7 +45,7 @@ void serial_init(void) {
 }
 void serial_putc(char c) {
     /* Bounded wait for THR empty: a UART that never reports it must not hang us. */
-    for (int i = 0; i < 100000 && !(inb(COM1 + 5) & 0x20); i++) pause();
+    for (int i = 0; i < 1000 && !(inb(COM1 + 5) & 0x20); i++) pause();
     outb(COM1, (uint8_t)c);
 }
 void serial_puts(const char *s) {

@@ -1,6 +1,7 @@
 /* smp: the BSP starts every AP with INIT-SIPI-SIPI (broadcast to all but
- * itself); each AP prints its APIC ID and checks in; the BSP checks that
- * APIC IDs 0..N-1 all checked in, and no more. */
+ * itself); each AP prints its APIC ID, checks CPUID leaf 1 reports the same
+ * ID, and checks in; the BSP checks that APIC IDs 0..N-1 all checked in, and
+ * no more. */
 #include "guest.h"
 
 #define TRAMPOLINE 0x8000u /* SIPI vector 0x08 */
@@ -8,11 +9,17 @@
 extern char trampoline_start[], trampoline_end[];
 extern void (*ap_main_fn)(void);
 
-static volatile uint32_t checked_in;
+static volatile uint32_t checked_in, cpuid_mismatches;
 static volatile uint32_t seen[8]; /* APIC IDs 0..255 */
 
 static void ap_main(void) {
-    uint32_t id = lapic_id();
+    uint32_t id = lapic_id(), r[4];
+    /* Each vCPU's CPUID must report its own APIC ID (a per-vCPU CPUID table). */
+    cpuid(1, 0, r);
+    if (r[1] >> 24 != id) {
+        printf("FAIL: smp: CPU with LAPIC ID %u reports initial APIC ID %u in CPUID leaf 1\n", id, r[1] >> 24);
+        __atomic_fetch_add(&cpuid_mismatches, 1, __ATOMIC_SEQ_CST);
+    }
     __atomic_fetch_or(&seen[(id / 32) & 7], 1u << (id % 32), __ATOMIC_SEQ_CST);
     printf("smp: AP with APIC ID %u is up\n", id);
     __atomic_fetch_add(&checked_in, 1, __ATOMIC_SEQ_CST);
@@ -49,6 +56,7 @@ void guest_main(void) {
         /* Give any extra (unexpected) CPU a moment to show itself. */
         tsc_delay(20000000);
     }
+    check(cpuid_mismatches == 0, "smp: %u AP(s) with a CPUID APIC ID different from the LAPIC's", cpuid_mismatches);
     check(checked_in == (uint32_t)n - 1, "smp: %u APs checked in, expected %d", checked_in, n - 1);
     for (int id = 0; id < 256; id++) {
         bool in = (seen[id / 32] >> (id % 32)) & 1;

@@ -5,13 +5,15 @@
 #   run_guest.sh --vmm qemu --kernel build/guests/hello-pvh.elf --expect 'PASS: hello'
 #
 # Options (insula-style; for QEMU --cpus/--memory become -smp/-m):
-#   --vmm CMD           "qemu" (reference: QEMU with KVM, machine from --machine),
+#   --vmm CMD           "qemu" (reference: QEMU with KVM, machine from --machine;
+#                       "qemu:MACHINE" forces the machine),
 #                       or a command taking insula-run options, e.g. "build/insula run".
 #                       The env var INSULA_GUEST_VMM overrides it.
 #   --machine M         QEMU machine type (default pc)
 #   --kernel F --initrd F --cmdline S --cpus N --memory SIZE
 #   --status N          expected exit status (default 33: debug-exit 0x10, PASS);
-#                       "timeout" when the guest is expected to run until --timeout
+#                       "running": the guest must still be running once 5
+#                       --increasing lines appeared; it is then stopped (SIGTERM)
 #   --timeout S         seconds before the VMM is killed (default 60)
 #   --expect REGEX      a line (extended regex, whole line) that must appear; repeatable
 #   --increasing PREFIX lines "PREFIX<number>" must appear at least 3 times, increasing
@@ -44,7 +46,8 @@ if [ ! -c /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
   exit 77
 fi
 
-if [ "$vmm" = qemu ]; then
+if [ "${vmm%%:*}" = qemu ]; then
+  [ "$vmm" != qemu ] && machine=${vmm#qemu:}
   qemu=$(command -v qemu-system-x86_64) || { echo "SKIP: qemu-system-x86_64 is not installed (package qemu-system-x86)"; exit 77; }
   cmd=("$qemu" -accel kvm -M "$machine" -nodefaults -nographic -no-reboot
        -device isa-debug-exit,iobase=0xf4,iosize=4 -serial stdio -kernel "$kernel")
@@ -54,6 +57,10 @@ if [ "$vmm" = qemu ]; then
   [ -n "$memory" ] && cmd+=(-m "$memory")
 else
   read -r -a cmd <<<"$vmm"
+  if ! command -v "${cmd[0]}" >/dev/null; then
+    echo "FAILED: VMM command '${cmd[0]}' not found (build the insula target, or set INSULA_GUEST_VMM)"
+    exit 1
+  fi
   cmd+=(--kernel "$kernel")
   [ -n "$cmdline" ] && cmd+=(--cmdline "$cmdline")
   [ -n "$initrd" ] && cmd+=(--initrd "$initrd")
@@ -65,8 +72,25 @@ out=$(mktemp) err=$(mktemp)
 trap 'rm -f "$out" "$err"' EXIT
 echo "+ ${cmd[*]}"
 start=$(date +%s.%N)
-timeout -s KILL "$timeout_s" "${cmd[@]}" </dev/null >"$out" 2>"$err"
-rc=$?
+stopped=0
+if [ "$status" = running ]; then
+  [ -n "$increasing" ] || { echo "run_guest.sh: --status running needs --increasing" >&2; exit 2; }
+  timeout -s KILL "$timeout_s" "${cmd[@]}" </dev/null >"$out" 2>"$err" &
+  pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if [ "$(grep -c "^${increasing}" "$out")" -ge 5 ]; then
+      kill -TERM "$pid" # timeout(1) passes it on to the VMM
+      stopped=1
+      break
+    fi
+    sleep 0.2
+  done
+  wait "$pid"
+  rc=$?
+else
+  timeout -s KILL "$timeout_s" "${cmd[@]}" </dev/null >"$out" 2>"$err"
+  rc=$?
+fi
 end=$(date +%s.%N)
 tr -d '\r' <"$out" >"$out.lf" && mv "$out.lf" "$out"
 echo "--- guest output (exit status $rc, $(awk "BEGIN{printf \"%.2f\", $end-$start}") s)"
@@ -75,8 +99,8 @@ if [ -s "$err" ]; then echo "--- VMM stderr"; cat "$err"; fi
 echo "---"
 
 bad=0
-if [ "$status" = timeout ]; then
-  [ "$rc" -eq 137 ] || { echo "FAILED: expected the guest to run until killed after ${timeout_s}s, but the VMM exited with $rc"; bad=1; }
+if [ "$status" = running ]; then
+  [ "$stopped" -eq 1 ] || { echo "FAILED: the guest was expected to keep running, but the VMM exited with $rc before 5 '${increasing}' lines"; bad=1; }
 elif [ "$rc" -ne "$status" ]; then
   [ "$rc" -eq 137 ] && echo "FAILED: the VMM was killed after ${timeout_s}s" \
     || echo "FAILED: exit status $rc, expected $status"
