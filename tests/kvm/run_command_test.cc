@@ -96,7 +96,9 @@ TEST_F(RunCommand, WithoutKernelTheEmbeddedDemoBoots) {
   auto r = run({"env", "INSULA_APPLIANCE_DIR=/nonexistent", insula_binary(), "run"});
   EXPECT_NE(r.out.find("PASS: demo"), std::string::npos) << r.out << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "one line saying why: " << r.err;
-  if (is_pvm()) EXPECT_NE(r.err.find("PVM"), std::string::npos) << r.err;
+  if (is_pvm()) {
+    EXPECT_NE(r.err.find("PVM"), std::string::npos) << r.err;
+  }
 }
 
 TEST_F(RunCommand, StdinReachesTheGuestUart) {
