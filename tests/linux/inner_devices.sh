@@ -1,0 +1,75 @@
+#!/bin/sh
+# Runs inside the emulated-hardware test host: the appliance's view of insula's
+# virtio devices. One line per check: CHECK <name> PASS|FAIL <detail>.
+# Inputs (copied in by linux_devices_test.sh): /insula, /appliance, /disk.img
+# (ext4 with /data.bin), /data.sha256, /vsock_echo, /extra.cpio (vsock_echo
+# for the guest, appended to the appliance's initramfs).
+I=/insula
+A=/appliance
+check() { if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi; }
+b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+field() { sed -n "s/^$1=\([^[:space:]]*\).*/\1/p" "$2" | tr -d '\r' | head -1; }
+cat $A/initramfs.cpio.gz /extra.cpio >/tmp/initrd
+
+# 1. virtio-blk + ext4, virtio-rng, and a write that must reach the host file.
+G='mount -t ext4 /dev/vda /mnt && echo "sum=$(sha256sum /mnt/data.bin | cut -d" " -f1)";
+echo "rng=$(cat /sys/class/misc/hw_random/rng_current)"; echo "hwrng=$(head -c 4096 /dev/hwrng | wc -c)";
+echo written-by-guest >/mnt/from-guest.txt; umount /mnt; echo "umount=$?"'
+$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /disk.img \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/blk.out 2>&1
+st=$?
+s=$(field sum /tmp/blk.out)
+check blk_ext4_checksum $([ -n "$s" ] && [ "$s" = "$(cat /data.sha256)" ]; echo $?) "guest=$s host=$(cat /data.sha256)"
+w=$(/sbin/debugfs -R 'cat /from-guest.txt' /disk.img 2>/dev/null)
+check blk_guest_write_on_host $([ "$w" = written-by-guest ] && [ $st = 0 ]; echo $?) "host reads '$w' (status $st)"
+r=$(field rng /tmp/blk.out); h=$(field hwrng /tmp/blk.out)
+check rng_hwrng $(echo "$r" | grep -q virtio_rng && [ "$h" = 4096 ]; echo $?) "rng_current=$r bytes=$h"
+
+# 2. A read-only disk: the guest cannot write it.
+G='mount -t ext4 -o ro /dev/vda /mnt && echo "ro=$(cat /sys/block/vda/ro)"; touch /mnt/x 2>/dev/null; echo "touch=$?"'
+$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /disk.img,ro \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/ro.out 2>&1
+ro=$(field ro /tmp/ro.out); t=$(field touch /tmp/ro.out)
+check blk_read_only $([ "$ro" = 1 ] && [ -n "$t" ] && [ "$t" != 0 ]; echo $?) "ro=$ro touch-status=$t"
+
+# 3. virtio-net on a tap: the guest pings the host's end of the tap.
+/sbin/ip tuntap add dev tap0 mode tap && /sbin/ip addr add 10.0.2.1/24 dev tap0 && /sbin/ip link set tap0 up
+G='ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 && ping -c 3 -W 5 10.0.2.1 >/tmp/p; echo "ping=$?";
+echo "mac=$(cat /sys/class/net/eth0/address)"'
+$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --net tap0,mac=52:54:00:ab:cd:ef \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/net.out 2>&1
+p=$(field ping /tmp/net.out); m=$(field mac /tmp/net.out)
+check net_ping_host $([ "$p" = 0 ]; echo $?) "ping status=$p"
+check net_mac $([ "$m" = 52:54:00:ab:cd:ef ]; echo $?) "mac=$m"
+
+# 4. hvc0 both ways: stdin goes to virtio-console, where the appliance runs a
+# shell (the kernel console stays on ttyS0, which also reaches stdout).
+rm -f /tmp/hvc.in; mkfifo /tmp/hvc.in
+exec 4<>/tmp/hvc.in
+$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --console hvc \
+  --cmdline "console=ttyS0 panic=-1" </tmp/hvc.in >/tmp/hvc.out 2>&1 &
+pid=$!
+i=0
+while ! grep -q "insula-appliance: init reached" /tmp/hvc.out && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
+sleep 3
+echo 'echo typed-on-$(basename $(tty))-$((6 * 7))' >&4
+i=0
+while ! grep -q "typed-on-hvc0-42" /tmp/hvc.out && [ $i -lt 30 ]; do sleep 1; i=$((i + 1)); done
+echo 'poweroff -f' >&4
+wait $pid
+exec 4>&-
+grep -q "typed-on-hvc0-42" /tmp/hvc.out; r=$?
+check hvc0_console $r "answer: $(grep -o 'typed-on-[a-z0-9]*-42' /tmp/hvc.out | head -1)"
+[ $r = 0 ] || tail -5 /tmp/hvc.out
+
+# 5. vsock: host connects through the unix socket (CONNECT 5000), the guest echoes.
+rm -f /tmp/v.sock
+$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --vsock 3,/tmp/v.sock \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 '/bin/vsock_echo server 5000')" </dev/null >/tmp/vs.out 2>&1 &
+pid=$!
+i=0
+while ! grep -q "vsock-echo: listening" /tmp/vs.out && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
+out=$(/vsock_echo client /tmp/v.sock 5000 hello-over-vsock 2>&1)
+check vsock_echo $([ "$out" = "echoed: hello-over-vsock" ]; echo $?) "$out"
+wait $pid
+echo "INNER DONE"
