@@ -108,12 +108,21 @@ void fuzz_device(Input& in, const GuestMemory& mem, std::shared_ptr<VirtioDevice
   // MSI-X table), each followed by notifications of every queue.
   uint8_t writes = in.get<uint8_t>() % 8;
   for (uint8_t i = 0; i <= writes; i++) {
-    uint16_t off = in.get<uint16_t>() % kVirtioBarSize;
+    uint16_t off = in.get<uint16_t>();
     uint32_t val = in.get<uint32_t>();
-    uint8_t len = uint8_t(1u << (in.get<uint8_t>() % 3));
-    pci.bar_write(0, off, {reinterpret_cast<uint8_t*>(&val), len});
+    uint8_t how = in.get<uint8_t>();
+    uint8_t len = uint8_t(1u << (how % 3));
     uint32_t back;
-    pci.bar_read(0, off, {reinterpret_cast<uint8_t*>(&back), len});
+    if (how & 0x80) {
+      // PCI config space: command, BARs, MSI-X control, the PCI_CFG window.
+      off %= 256;
+      pci.config_write(off, {reinterpret_cast<uint8_t*>(&val), len});
+      pci.config_read(off, {reinterpret_cast<uint8_t*>(&back), len});
+    } else {
+      off %= kVirtioBarSize;
+      pci.bar_write(0, off, {reinterpret_cast<uint8_t*>(&val), len});
+      pci.bar_read(0, off, {reinterpret_cast<uint8_t*>(&back), len});
+    }
     for (size_t q = 0; q < pci.num_queues(); q++) pci.notify(q);
   }
   w(uint64_t(20), uint8_t(0));  // reset: waits for the device's workers

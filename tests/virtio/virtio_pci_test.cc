@@ -60,6 +60,25 @@ TEST(VirtioPci, PresentsModernIdsAndCapabilities) {
   EXPECT_TRUE(r.pci.bar_is_64bit(0));
 }
 
+TEST(VirtioPci, PciCfgCapabilityReachesBar0) {
+  Rig r;
+  uint8_t cap = 0;
+  for (uint8_t p = cfg8(r.pci, pci::kCapPointer); p; p = cfg8(r.pci, p + 1))
+    if (cfg8(r.pci, p) == pci::kCapIdVendor && cfg8(r.pci, p + 3) == 5) cap = p;
+  ASSERT_NE(cap, 0);
+  auto w32 = [&](uint32_t off, uint32_t v) { r.pci.config_write(off, {reinterpret_cast<uint8_t*>(&v), 4}); };
+  w32(cap + 8, 20);  // device_status through the window
+  w32(cap + 12, 1);
+  w32(cap + 16, 1);  // ACKNOWLEDGE
+  EXPECT_EQ(r.drv.status(), 1);
+  w32(cap + 8, 18);  // num_queues, 2 bytes
+  w32(cap + 12, 2);
+  EXPECT_EQ(cfg32(r.pci, cap + 16) & 0xffff, 1u);
+  w32(cap + 12, 3);  // bad length: window inert
+  w32(cap + 16, 0);
+  EXPECT_EQ(r.drv.status(), 1);
+}
+
 TEST(VirtioPci, FeatureNegotiation) {
   Rig r;
   uint64_t f = r.drv.device_features();

@@ -97,9 +97,10 @@ struct VsockRig {
     }
     return std::nullopt;
   }
-  void tx(uint32_t src_port, uint32_t dst_port, VsockOp op, const std::string& data = {}, uint32_t flags = 0) {
+  void tx(uint32_t src_port, uint32_t dst_port, VsockOp op, const std::string& data = {}, uint32_t flags = 0,
+          uint32_t buf_alloc = 65536, uint32_t fwd_cnt = 0) {
     VsockHeader h{kCid, kVsockHostCid, src_port, dst_port, uint32_t(data.size()), kVsockTypeStream, uint16_t(op),
-                  flags, 65536, 0};
+                  flags, buf_alloc, fwd_cnt};
     uint64_t addr = kTxBase + 0x1000ull * (tx_count++ % 16);
     std::memcpy(&ram.bytes[addr], &h, sizeof h);
     std::memcpy(&ram.bytes[addr + 0x800], data.data(), data.size());
@@ -170,6 +171,27 @@ TEST(VirtioVsock, GuestInitiatedReachesPortSocket) {
   auto shut = r.rx();
   ASSERT_TRUE(shut);
   EXPECT_EQ(shut->first.op, uint16_t(VsockOp::kShutdown));
+}
+
+TEST(VirtioVsock, HostDataRespectsGuestCredit) {
+  VsockRig r;
+  UniqueFd host = unix_connect(r.path);
+  ASSERT_EQ(::send(host.get(), "CONNECT 77\n", 11, 0), 11);
+  auto req = r.rx();
+  ASSERT_TRUE(req);
+  uint32_t host_port = req->first.src_port;
+  r.tx(77, host_port, VsockOp::kResponse, {}, 0, /*buf_alloc=*/8, /*fwd_cnt=*/0);
+  EXPECT_EQ(read_some(host.get()), fmt::format("OK {}\n", host_port));
+  ASSERT_EQ(::send(host.get(), "0123456789abcdef", 16, 0), 16);
+  auto first = r.rx();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->second, "01234567");  // only the guest's 8 bytes of credit
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(r.drv.used(0));  // nothing more until the guest frees room
+  r.tx(77, host_port, VsockOp::kCreditUpdate, {}, 0, 8, 8);
+  auto second = r.rx();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->second, "89abcdef");
 }
 
 TEST(VirtioVsock, NoListenerMeansReset) {

@@ -95,11 +95,6 @@ TEST_F(VirtqueueTest, IndirectTable) {
   EXPECT_EQ(chain.writable.size(), 1u);
 }
 
-struct Hostile {
-  const char* what;
-  std::function<void(VirtqueueTest&)> setup;
-};
-
 TEST_F(VirtqueueTest, DescriptorLoopIsAnError) {
   desc(kDesc, 0, kData, 8, kDescNext, 1);
   desc(kDesc, 1, kData, 8, kDescNext, 0);

@@ -36,11 +36,14 @@ void PciFunction::set_cfg32(uint32_t off, uint32_t v) {
 }
 
 void PciFunction::config_read(uint32_t offset, std::span<uint8_t> data) {
-  std::lock_guard lock(config_mu_);
-  for (size_t i = 0; i < data.size(); i++) {
-    uint64_t o = uint64_t(offset) + i;
-    data[i] = o < kConfigSize ? config_[o] : 0xff;
+  {
+    std::lock_guard lock(config_mu_);
+    for (size_t i = 0; i < data.size(); i++) {
+      uint64_t o = uint64_t(offset) + i;
+      data[i] = o < kConfigSize ? config_[o] : 0xff;
+    }
   }
+  if (offset < kConfigSize) config_reading(offset, data);
 }
 
 void PciFunction::config_write(uint32_t offset, std::span<const uint8_t> data) {

@@ -127,6 +127,12 @@ class PciFunction : public std::enable_shared_from_this<PciFunction> {
     (void)offset;
     (void)len;
   }
+  // Hook for subclasses to supply live bytes for a read of [offset, offset+len)
+  // (after the stored bytes were copied into data).
+  virtual void config_reading(uint32_t offset, std::span<uint8_t> data) {
+    (void)offset;
+    (void)data;
+  }
   uint8_t cfg8(uint32_t off) const { return config_[off]; }
   uint16_t cfg16(uint32_t off) const { return uint16_t(config_[off] | config_[off + 1] << 8); }
   uint32_t cfg32(uint32_t off) const { return uint32_t(cfg16(off)) | uint32_t(cfg16(off + 2)) << 16; }

@@ -16,6 +16,9 @@ constexpr uint8_t kCapCommon = 1;
 constexpr uint8_t kCapNotify = 2;
 constexpr uint8_t kCapIsr = 3;
 constexpr uint8_t kCapDevice = 4;
+constexpr uint8_t kCapPciCfg = 5;
+// Offsets inside the PCI_CFG capability (from its id byte).
+constexpr uint32_t kPciCfgBar = 4, kPciCfgOffset = 8, kPciCfgLength = 12, kPciCfgData = 16;
 
 // Common config layout (struct virtio_pci_common_cfg).
 constexpr uint32_t kDfSelect = 0, kDf = 4, kGfSelect = 8, kGf = 12, kMsixConfig = 16, kNumQueues = 18,
@@ -63,6 +66,13 @@ VirtioPci::VirtioPci(std::shared_ptr<VirtioDevice> device, GuestMemory memory, M
   add_capability(pci::kCapIdVendor, notify);
   add_capability(pci::kCapIdVendor, virtio_cap_body(kCapIsr, kIsrOffset, 1, 0));
   add_capability(pci::kCapIdVendor, virtio_cap_body(kCapDevice, kDeviceCfgOffset, kRegionSize, 0));
+  // Access to BAR 0 through config space (virtio 1.2, 4.1.4.9): bar, offset,
+  // length and data are driver-writable.
+  auto pci_cfg = virtio_cap_body(kCapPciCfg, 0, 0, 4);
+  std::vector<uint8_t> pci_cfg_mask(pci_cfg.size(), 0);
+  pci_cfg_mask[kPciCfgBar - 2] = 0xff;
+  for (uint32_t i = kPciCfgOffset - 2; i < pci_cfg.size(); i++) pci_cfg_mask[i] = 0xff;
+  pci_cfg_cap_ = add_capability(pci::kCapIdVendor, pci_cfg, pci_cfg_mask);
   msix_.add_capability(*this, kVirtioBar, kMsixTableOffset, kMsixPbaOffset);
   if (intx_) set_interrupt_pin(1);
 }
@@ -82,7 +92,46 @@ std::optional<uint64_t> VirtioPci::notify_address(size_t q) const {
   return m->address + notify_offset(q);
 }
 
+bool VirtioPci::pci_cfg_window(uint64_t& bar_offset, uint32_t& length) {
+  uint8_t bar;
+  {
+    std::lock_guard lock(config_mu_);
+    bar = cfg8(pci_cfg_cap_ + kPciCfgBar);
+    bar_offset = cfg32(pci_cfg_cap_ + kPciCfgOffset);
+    length = cfg32(pci_cfg_cap_ + kPciCfgLength);
+  }
+  return bar == kVirtioBar && (length == 1 || length == 2 || length == 4) && bar_offset % length == 0 &&
+         bar_offset + length <= kVirtioBarSize;
+}
+
+void VirtioPci::config_reading(uint32_t offset, std::span<uint8_t> data) {
+  uint32_t win = pci_cfg_cap_ + kPciCfgData;
+  if (!(offset < win + 4 && offset + data.size() > win)) return;
+  uint64_t bar_offset;
+  uint32_t length;
+  if (!pci_cfg_window(bar_offset, length)) return;
+  uint8_t live[4] = {};
+  bar_read(kVirtioBar, bar_offset, {live, length});
+  for (size_t i = 0; i < data.size(); i++) {
+    uint64_t o = offset + i;
+    if (o >= win && o < win + length) data[i] = live[o - win];
+  }
+}
+
 void VirtioPci::config_written(uint32_t offset, uint32_t len) {
+  uint32_t win = pci_cfg_cap_ + kPciCfgData;
+  if (offset < win + 4 && offset + len > win) {
+    uint64_t bar_offset;
+    uint32_t length;
+    if (pci_cfg_window(bar_offset, length)) {
+      uint8_t bytes[4];
+      {
+        std::lock_guard lock(config_mu_);
+        for (uint32_t i = 0; i < 4; i++) bytes[i] = cfg8(win + i);
+      }
+      bar_write(kVirtioBar, bar_offset, {bytes, length});
+    }
+  }
   uint32_t ctrl = msix_.cap_offset() + 2;
   if (offset < ctrl + 2 && offset + len > ctrl) {
     uint16_t control;

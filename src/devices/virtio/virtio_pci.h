@@ -92,6 +92,7 @@ class VirtioPci : public pci::PciFunction, public VirtioHost {
 
  protected:
   void config_written(uint32_t offset, uint32_t len) override;
+  void config_reading(uint32_t offset, std::span<uint8_t> data) override;
 
  private:
   void common_read(uint64_t offset, std::span<uint8_t> data);
@@ -100,6 +101,8 @@ class VirtioPci : public pci::PciFunction, public VirtioHost {
   void set_status_locked(uint8_t status);
   void reset_locked();
   void raise(uint16_t vector, uint8_t isr_bit);
+  // The VIRTIO_PCI_CAP_PCI_CFG window: which BAR bytes its data field reaches.
+  bool pci_cfg_window(uint64_t& bar_offset, uint32_t& length);
   uint64_t offered_features() const;
 
   std::shared_ptr<VirtioDevice> device_;
@@ -107,6 +110,7 @@ class VirtioPci : public pci::PciFunction, public VirtioHost {
   IrqLine* intx_;
   pci::Msix msix_;
   std::vector<std::unique_ptr<Virtqueue>> queues_;
+  uint16_t pci_cfg_cap_ = 0;
 
   std::mutex mu_;  // common config registers and device activation
   std::atomic<uint8_t> status_{0};

@@ -2,7 +2,6 @@
 #include "devices/virtio/virtio_vsock.h"
 
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -301,7 +300,9 @@ void VirtioVsock::handle_packet_locked(const VsockHeader& h, std::vector<uint8_t
         return;
       }
       std::string path = fmt::format("{}_{}", uds_path_, h.dst_port);
-      UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+      // Non-blocking: a host listener with a full backlog gets the guest an
+      // RST (EAGAIN) instead of stalling the notify thread.
+      UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
       sockaddr_un a{};
       bool ok = fd && path.size() < sizeof a.sun_path;
       if (ok) {
@@ -312,8 +313,6 @@ void VirtioVsock::handle_packet_locked(const VsockHeader& h, std::vector<uint8_t
         queue_ctrl_locked(nullptr, h.dst_port, h.src_port, VsockOp::kRst);
         return;
       }
-      int flags = 1;
-      ::ioctl(fd.get(), FIONBIO, &flags);
       Conn& nc = conns_[key];
       nc.fd = std::move(fd);
       nc.state = ConnState::kEstablished;
