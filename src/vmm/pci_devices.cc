@@ -1,7 +1,6 @@
 // PCI bus 0 and virtio devices, KVM side.
 #include "vmm/pci_devices.h"
 
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
@@ -92,9 +91,6 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
 PciDevices::~PciDevices() {
   loop_.stop();
   if (loop_thread_.joinable()) loop_thread_.join();
-  std::lock_guard lock(notify_mu_);
-  for (auto& [dev, list] : notifies_)
-    for (auto& n : list) loop_.remove(n.fd.get());
 }
 
 void PciDevices::add(std::shared_ptr<virtio::VirtioDevice> device) {
@@ -106,6 +102,10 @@ void PciDevices::add(std::shared_ptr<virtio::VirtioDevice> device) {
   auto dev = std::make_shared<virtio::VirtioPci>(std::move(device), mem_, msi_.get(), intx_.back().get());
   int slot = bus_.add(dev);
   if (slot != expected_slot) throw error("PCI slot {} assigned where {} was expected", slot, expected_slot);
+  {
+    std::lock_guard lock(kicks_mu_);
+    kicks_[dev.get()].fds = std::make_unique<virtio::QueueEventfds>(dev, loop_);
+  }
   devices_.push_back(std::move(dev));
 }
 
@@ -137,41 +137,30 @@ void PciDevices::bar_changed(pci::PciFunction& function, int bar, std::optional<
 }
 
 void PciDevices::map_notifies(virtio::VirtioPci& dev, uint64_t bar_address) {
-  std::lock_guard lock(notify_mu_);
-  auto& list = notifies_[&dev];
-  for (size_t q = 0; q < dev.num_queues(); ++q) {
-    UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (!fd) return;  // the MMIO write path still reaches notify()
-    uint64_t addr = bar_address + virtio::VirtioPci::notify_offset(q);
+  std::lock_guard lock(kicks_mu_);
+  auto& k = kicks_.at(&dev);
+  for (size_t q = 0; q < k.fds->size(); ++q) {
     try {
-      vm_.ioeventfd(fd.get(), addr, 2, false);
+      vm_.ioeventfd(k.fds->fd(q), bar_address + virtio::VirtioPci::notify_offset(q), 2, false);
     } catch (const Error& e) {
-      INSULA_LOG_DEBUG("no ioeventfd for queue {} at {:#x}: {}", q, addr, e.what());
-      continue;
+      // The MMIO write still reaches notify() on the vCPU thread.
+      INSULA_LOG_DEBUG("no ioeventfd for queue {}: {}", q, e.what());
     }
-    int raw = fd.get();
-    loop_.add(raw, [raw, &dev, q](uint32_t) {
-      uint64_t v;
-      while (::read(raw, &v, sizeof v) == sizeof v) {
-      }
-      dev.notify(q);
-    });
-    list.push_back({std::move(fd), addr});
   }
+  k.bar_address = bar_address;
 }
 
 void PciDevices::unmap_notifies(virtio::VirtioPci& dev) {
-  std::lock_guard lock(notify_mu_);
-  auto it = notifies_.find(&dev);
-  if (it == notifies_.end()) return;
-  for (auto& n : it->second) {
-    loop_.remove(n.fd.get());
+  std::lock_guard lock(kicks_mu_);
+  auto& k = kicks_.at(&dev);
+  if (!k.bar_address) return;
+  for (size_t q = 0; q < k.fds->size(); ++q) {
     try {
-      vm_.ioeventfd(n.fd.get(), n.address, 2, false, true);
+      vm_.ioeventfd(k.fds->fd(q), *k.bar_address + virtio::VirtioPci::notify_offset(q), 2, false, true);
     } catch (const Error&) {
     }
   }
-  notifies_.erase(it);
+  k.bar_address.reset();
 }
 
 }  // namespace insula::vmm

@@ -19,6 +19,7 @@
 #include "devices/io_bus.h"
 #include "devices/pci/pci_bus.h"
 #include "devices/virtio/virtio_balloon.h"
+#include "devices/virtio/queue_eventfds.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
 #include "vmm/machine_config.h"
@@ -56,12 +57,14 @@ class PciDevices : public pci::PciBarListener {
   std::vector<std::shared_ptr<virtio::VirtioPci>> devices_;
   std::shared_ptr<virtio::VirtioBalloon> balloon_;
 
-  struct Notify {
-    UniqueFd fd;
-    uint64_t address;
+  // Per device: one eventfd per queue (served by loop_), and where each is
+  // registered with KVM while BAR 0 is decoded.
+  struct Kicks {
+    std::unique_ptr<virtio::QueueEventfds> fds;
+    std::optional<uint64_t> bar_address;
   };
-  std::mutex notify_mu_;
-  std::map<virtio::VirtioPci*, std::vector<Notify>> notifies_;
+  std::mutex kicks_mu_;
+  std::map<virtio::VirtioPci*, Kicks> kicks_;
 };
 
 }  // namespace insula::vmm
