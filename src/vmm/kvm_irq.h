@@ -1,4 +1,4 @@
-// IrqLine and MsiSender backed by KVM's in-kernel interrupt controllers.
+// IrqLine backed by KVM's in-kernel interrupt controllers.
 #pragma once
 
 #include "devices/interrupts.h"
@@ -14,15 +14,6 @@ class KvmIrqLine : public IrqLine {
  private:
   kvm::Vm& vm_;
   uint32_t gsi_;
-};
-
-class KvmMsiSender : public MsiSender {
- public:
-  explicit KvmMsiSender(kvm::Vm& vm) : vm_(vm) {}
-  void send(uint64_t address, uint32_t data) override { vm_.signal_msi(address, data); }
-
- private:
-  kvm::Vm& vm_;
 };
 
 }  // namespace insula::vmm

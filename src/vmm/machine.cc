@@ -97,7 +97,7 @@ Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> conso
   vm_.create_pit2();
 
   setup_devices();
-  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory);
+  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory, legacy_gsi_routes());
   for (uint32_t i = 0; i < config_.cpus; ++i) {
     vcpus_.push_back(std::make_unique<kvm::Vcpu>(kvm_, vm_, i));
     x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);

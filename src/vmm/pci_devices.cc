@@ -37,8 +37,8 @@ virtio::MacAddress parse_mac(const std::string& text, int slot) {
 }  // namespace
 
 PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& mem, const MachineConfig& config,
-                       uint64_t ram_size)
-    : vm_(vm), mmio_(mmio), mem_(mem), msi_(std::make_unique<KvmMsiSender>(vm)) {
+                       uint64_t ram_size, std::vector<kvm_irq_routing_entry> legacy_routes)
+    : vm_(vm), mmio_(mmio), mem_(mem), msi_(std::make_unique<MsiRoutes>(vm, std::move(legacy_routes))) {
   pio.add(pci::kConfigIoBase, pci::kConfigIoSize, bus_.config_io(), "pci-config");
   mmio.add(x86::kPciEcamBase, pci::kEcamBusSize, bus_.ecam(), "pci-ecam");
   bus_.set_bar_listener(this);
@@ -100,6 +100,7 @@ void PciDevices::add(std::shared_ptr<virtio::VirtioDevice> device) {
   if (expected_slot >= pci::kMaxDevices) throw Error("too many PCI devices: bus 0 has 31 slots");
   intx_.push_back(std::make_unique<KvmIrqLine>(vm_, x86::pci_intx_gsi(static_cast<uint8_t>(expected_slot), 0)));
   auto dev = std::make_shared<virtio::VirtioPci>(std::move(device), mem_, msi_.get(), intx_.back().get());
+  msi_->watch(dev->msix());
   int slot = bus_.add(dev);
   if (slot != expected_slot) throw error("PCI slot {} assigned where {} was expected", slot, expected_slot);
   {

@@ -23,6 +23,7 @@
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
 #include "vmm/machine_config.h"
+#include "vmm/msi_routes.h"
 
 namespace insula::vmm {
 
@@ -30,8 +31,10 @@ class PciDevices : public pci::PciBarListener {
  public:
   // Puts the config mechanisms on the buses and creates the devices config
   // asks for. Throws Error naming the device that could not be set up.
+  // legacy_routes: the machine's PIC/IOAPIC routing, kept at the head of the
+  // GSI table that MSI-X routes are added to.
   PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& mem, const MachineConfig& config,
-             uint64_t ram_size);
+             uint64_t ram_size, std::vector<kvm_irq_routing_entry> legacy_routes);
   ~PciDevices() override;
 
   // Slots in use (bus 0), for the ACPI _PRT and the MP table.
@@ -52,7 +55,7 @@ class PciDevices : public pci::PciBarListener {
   EventLoop loop_;
   std::thread loop_thread_;
   pci::PciBus bus_;
-  std::unique_ptr<MsiSender> msi_;
+  std::unique_ptr<MsiRoutes> msi_;
   std::vector<std::unique_ptr<IrqLine>> intx_;
   std::vector<std::shared_ptr<virtio::VirtioPci>> devices_;
   std::shared_ptr<virtio::VirtioBalloon> balloon_;
