@@ -22,6 +22,7 @@
 #include "container/init.h"
 #include "container/namespaces.h"
 #include "container/runtime.h"
+#include "container/security.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -44,6 +45,8 @@ void validate(const Config& c) {
   for (const auto& [k, v] : c.sysctl)
     if (k.rfind("net.", 0) == 0 && !c.has_namespace("network"))
       throw error("config.json: sysctl {} needs a network namespace", k);
+  if (c.seccomp) check_seccomp(*c.seccomp);
+  for (const auto& r : c.process.rlimits) check_rlimit_name(r.type);
 }
 
 // Runs in the parent (whose own time namespace does not change, only its children's).
