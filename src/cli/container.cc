@@ -33,8 +33,13 @@ void add_image_commands(CLI::App& app, Context& ctx, std::shared_ptr<Shared> s) 
     auto c = s->open();
     for (const auto& i : c.images().import(s->path, s->name)) fmt::print("{} {}\n", i.name, i.id);
   });
-  img->add_subcommand("pull", "pull from a registry (not implemented yet)")->callback([] {
-    throw error("image pull is not implemented yet; import a docker-save archive or an OCI layout instead");
+  auto* pull = img->add_subcommand("pull", "pull HOST[:PORT]/NAME[:TAG|@DIGEST] from a registry (digests verified)");
+  pull->add_option("reference", s->image)->required();
+  pull->add_flag("--plain-http", s->force, "HTTP instead of HTTPS (loopback registries use HTTP anyway)");
+  pull->callback([s] {
+    auto c = s->open();
+    Image i = c.images().pull(s->image, s->force);
+    fmt::print("{} {}\n", i.name, i.id);
   });
   auto* ls = img->add_subcommand("ls", "list images");
   ls->callback([s] {

@@ -26,6 +26,10 @@ class ImageStore {
   // Imports a docker-save tar, an OCI layout tar, or an OCI layout directory.
   // `name` overrides the archive's tag. Returns the imported images.
   std::vector<Image> import(const std::string& path, const std::string& name = "");
+  // Pulls NAME[:TAG|@DIGEST] from an OCI/Docker v2 registry (registry.cc);
+  // every blob is checked against its digest. HTTP for loopback registries or
+  // with plain_http, HTTPS otherwise. Anonymous access only.
+  Image pull(const std::string& reference, bool plain_http = false);
   std::vector<Image> list() const;
   Image get(const std::string& name) const;  // by name or id (prefix)
   void remove(const std::string& name);

@@ -78,6 +78,45 @@ t_lifecycle() {
   return 0
 }
 
+t_pull() {
+  command -v docker-registry >/dev/null || skip "needs docker-registry"
+  command -v skopeo >/dev/null || skip "needs skopeo"
+  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  cat > "$T/registry.yml" <<YML
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $T/registry
+http:
+  addr: 127.0.0.1:$port
+YML
+  docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 &
+  REG=$!
+  trap 'kill $REG 2>/dev/null; wait $REG 2>/dev/null; ct_cleanup; cleanup' EXIT
+  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  skopeo copy --quiet --dest-tls-verify=false "oci:$T/img/oci:test/oci:2" "docker://127.0.0.1:$port/test/img:oci" || fail "skopeo push (oci)"
+  skopeo copy --quiet --dest-tls-verify=false "docker-archive:$T/img/docker.tar" "docker://127.0.0.1:$port/test/img:docker" || fail "skopeo push (docker)"
+  expect_contains "$(ins image pull 127.0.0.1:$port/test/img:oci)" "127.0.0.1:$port/test/img:oci" "pull"
+  expect_eq "$(ins container run --rm 127.0.0.1:$port/test/img:oci sh -c 'cat /etc/hello; ls /data /dir')" "hello from layer 2
+/data:
+b
+
+/dir:
+new" "pulled image runs with whiteouts applied"
+  ins image pull 127.0.0.1:$port/test/img:docker >/dev/null || fail "pull (docker archive pushed)"
+  # By digest, and a digest that does not match the content.
+  local digest; digest=$(skopeo inspect --tls-verify=false "docker://127.0.0.1:$port/test/img:oci" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Digest"])')
+  ins image pull "127.0.0.1:$port/test/img@$digest" >/dev/null || fail "pull by digest"
+  local out; out=$(ins image pull 127.0.0.1:$port/test/img:nosuchtag 2>&1) && fail "missing tag pulled"
+  expect_contains "$out" "manifest unknown" "missing tag message"
+  # Corrupt a layer inside the registry's storage: the pull must refuse it.
+  local blob; blob=$(find "$T/registry" -path "*blobs/sha256/*/data" -size +100k | head -1)
+  rm -rf "$T/store2"; printf 'x' >> "$blob"
+  out=$(INSULA_STATE_DIR=$T/store2 ins image pull 127.0.0.1:$port/test/img:oci 2>&1) && fail "corrupt layer accepted"
+  expect_contains "$out" "digest" "digest verification on pull"
+  return 0
+}
+
 case=${1:?usage: image_test.sh CASE}
 declare -F "t_$case" >/dev/null || fail "no such case $case"
 "t_$case" || exit 1
