@@ -18,7 +18,7 @@ STATE=$T/state
 IDS=()
 cleanup() {
   local rc=$?
-  for id in "${IDS[@]}"; do "$RUNC" --root "$STATE" delete --force "$id" >/dev/null 2>&1; done
+  for id in $("$RUNC" --root "$STATE" list -q 2>/dev/null) "${IDS[@]}"; do "$RUNC" --root "$STATE" delete --force "$id" >/dev/null 2>&1; done
   for id in "${IDS[@]}"; do
     for d in /sys/fs/cgroup/*/insula/"$id" /sys/fs/cgroup/insula/"$id"; do
       if [ -d "$d" ]; then echo "FAIL: leftover cgroup $d"; rc=1; rmdir "$d" 2>/dev/null; fi
@@ -61,7 +61,8 @@ json.dump(c, open(p, "w"), indent=1)
 PY
 }
 
-new_id() { local id="t$$-$1"; IDS+=("$id"); echo "$id"; }
+# new_id NAME: sets ID (not a $(...) helper: the id must be recorded in this shell).
+new_id() { ID="t$$-$1"; IDS+=("$ID"); }
 runc() { "$RUNC" --root "$STATE" "$@"; }
 status_of() { runc state "$1" 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["status"])'; }
 expect_eq() { [ "$1" = "$2" ] || fail "$3: expected '$2', got '$1'"; }

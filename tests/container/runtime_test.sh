@@ -6,7 +6,7 @@ B=$T/bundle
 make_bundle "$B"
 
 t_lifecycle() {
-  local id; id=$(new_id life)
+  local id; new_id life; id=$ID
   args "$B" 'sleep 100'
   runc create --bundle "$B" --pid-file "$T/pid" "$id" || fail "create"
   expect_eq "$(status_of "$id")" created "status after create"
@@ -31,7 +31,7 @@ t_lifecycle() {
 }
 
 t_exit_status() {
-  local id; id=$(new_id exit)
+  local id; new_id exit; id=$ID
   args "$B" 'echo out; echo err >&2; exit 42'
   local out; out=$(runc run --bundle "$B" "$id" 2>&1); local rc=$?
   expect_eq "$rc" 42 "exit status"
@@ -46,7 +46,7 @@ start_sleeper() {  # id
 }
 
 t_exec() {
-  local id; id=$(new_id exec)
+  local id; new_id exec; id=$ID
   start_sleeper "$id"
   expect_eq "$(runc exec --env FOO=bar --cwd /tmp "$id" sh -c 'echo $FOO $(pwd)')" "bar /tmp" "exec env/cwd"
   runc exec "$id" sh -c 'exit 7'; expect_eq $? 7 "exec exit status"
@@ -67,7 +67,7 @@ t_state_errors() {
   local out
   out=$(runc state nosuch 2>&1) && fail "state of a missing container"
   expect_contains "$out" "does not exist" "missing container"
-  local id; id=$(new_id err)
+  local id; new_id err; id=$ID
   args "$B" 'exit 0'
   runc create --bundle "$B" "$id" || fail create
   out=$(runc create --bundle "$B" "$id" 2>&1) && fail "second create"
@@ -77,7 +77,7 @@ t_state_errors() {
   out=$(runc kill "$id" TERM 2>&1) && fail "kill of a stopped container"
   expect_contains "$out" "container not running" "kill stopped"
   out=$(runc start "$id" 2>&1) && fail "start of a stopped container"
-  local id2; id2=$(new_id err2)
+  local id2; new_id err2; id2=$ID
   start_sleeper "$id2"
   out=$(runc delete "$id2" 2>&1) && fail "delete of a running container without --force"
   expect_contains "$out" "not stopped" "delete running"
@@ -88,7 +88,7 @@ t_state_errors() {
 }
 
 t_pause_resume() {
-  local id; id=$(new_id pause)
+  local id; new_id pause; id=$ID
   start_sleeper "$id"
   runc pause "$id" || fail pause
   expect_eq "$(status_of "$id")" paused "after pause"
@@ -99,7 +99,7 @@ t_pause_resume() {
 }
 
 t_kill_all() {
-  local id; id=$(new_id killall)
+  local id; new_id killall; id=$ID
   args "$B" 'sleep 100 & sleep 100 & sleep 100'
   runc run --detach --bundle "$B" "$id" || fail run
   sleep 0.2
@@ -112,7 +112,7 @@ t_kill_all() {
 }
 
 t_terminal_console() {
-  local id; id=$(new_id tty)
+  local id; new_id tty; id=$ID
   cfg "$B" 'c["process"]["terminal"]=True; c["process"]["args"]=["sh","-c","tty; echo cols=$(stty size)"]; c["process"]["consoleSize"]={"height":30,"width":100}'
   python3 "$(dirname "$0")/console_receiver.py" "$T/console.sock" > "$T/tty.out" &
   local recv=$!
@@ -123,12 +123,13 @@ t_terminal_console() {
   local out; out=$(cat "$T/tty.out")
   expect_contains "$out" "/dev/pts/0" "pty inside"
   expect_contains "$out" "cols=30 100" "console size"
-  local out2; out2=$(runc create --bundle "$B" "$(new_id tty2)" 2>&1) && fail "terminal without console socket"
+  new_id tty2
+  local out2; out2=$(runc create --bundle "$B" "$ID" 2>&1) && fail "terminal without console socket"
   expect_contains "$out2" "console socket" "terminal without console socket"
 }
 
 t_user_namespace() {
-  local id; id=$(new_id userns)
+  local id; new_id userns; id=$ID
   cfg "$B" 'c["linux"]["namespaces"].append({"type":"user"}); c["linux"]["uidMappings"]=[{"containerID":0,"hostID":100000,"size":65536}]; c["linux"]["gidMappings"]=[{"containerID":0,"hostID":100000,"size":65536}]'
   args "$B" 'cat /proc/self/uid_map; id -u; sleep 100'
   runc run --detach --bundle "$B" --pid-file "$T/pid" "$id" > "$T/out" 2>&1 || { cat "$T/out"; fail "run with a user namespace"; }
@@ -141,7 +142,7 @@ t_user_namespace() {
 }
 
 t_cgroups_v1_limits() {
-  local id; id=$(new_id cg)
+  local id; new_id cg; id=$ID
   cfg "$B" 'c["linux"]["resources"].update({"memory":{"limit":67108864,"reservation":33554432},"pids":{"limit":20},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"blockIO":{"weight":500}})'
   args "$B" 'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max; sleep 100'
   runc run --detach --bundle "$B" "$id" > "$T/out" 2>&1 || { cat "$T/out"; fail run; }
@@ -163,7 +164,7 @@ t_cgroups_v1_limits() {
 
 t_cgroup_unified() {
   [ -d /sys/fs/cgroup/unified ] || [ -f /sys/fs/cgroup/cgroup.controllers ] || skip "no cgroup2 mount"
-  local id; id=$(new_id unified)
+  local id; new_id unified; id=$ID
   cfg "$B" 'c["linux"]["resources"]["unified"]={"cgroup.max.descendants":"5"}'
   start_sleeper "$id"
   local d=/sys/fs/cgroup/unified/insula/$id
@@ -173,7 +174,7 @@ t_cgroup_unified() {
 }
 
 t_update() {
-  local id; id=$(new_id upd)
+  local id; new_id upd; id=$ID
   start_sleeper "$id"
   [ -d /sys/fs/cgroup/pids/insula/"$id" ] || skip "no v1 pids controller"
   echo '{"pids":{"limit":33},"memory":{"limit":100000000}}' | runc update --resources - "$id" || fail update
@@ -186,7 +187,7 @@ t_update() {
 
 t_time_namespace() {
   [ -e /proc/self/ns/time ] || skip "kernel without time namespaces"
-  local id; id=$(new_id time)
+  local id; new_id time; id=$ID
   cfg "$B" 'c["linux"]["namespaces"].append({"type":"time"}); c["linux"]["timeOffsets"]={"boottime":{"secs":31536000},"monotonic":{"secs":31536000}}'
   args "$B" 'cat /proc/uptime'
   local up; up=$(runc run --bundle "$B" "$id") || fail "run with a time namespace"
@@ -194,7 +195,7 @@ t_time_namespace() {
 }
 
 t_hooks() {
-  local id; id=$(new_id hooks)
+  local id; new_id hooks; id=$ID
   cfg "$B" "c['hooks']={'prestart':[{'path':'/bin/sh','args':['sh','-c','cat > $T/prestart']}],'createRuntime':[{'path':'/bin/sh','args':['sh','-c','cat > $T/createRuntime']}],'poststart':[{'path':'/bin/sh','args':['sh','-c','cat > $T/poststart']}],'poststop':[{'path':'/bin/sh','args':['sh','-c','cat > $T/poststop'],'env':['X=1']}],'startContainer':[{'path':'/bin/touch','args':['touch','/tmp/started']}]}"
   args "$B" 'exit 0'
   runc run --bundle "$B" "$id" || fail run
@@ -206,7 +207,7 @@ t_hooks() {
 }
 
 t_hook_timeout() {
-  local id; id=$(new_id hookto)
+  local id; new_id hookto; id=$ID
   cfg "$B" "c['hooks']={'createRuntime':[{'path':'/bin/sleep','args':['sleep','100'],'timeout':1}]}"
   args "$B" 'sleep 100'
   local start=$SECONDS out
@@ -239,7 +240,7 @@ t_bad_configs() {
   for name in "${!cases[@]}"; do
     rm -rf "$T/bad"; cp -a "$B" "$T/bad" 2>/dev/null || { mkdir -p "$T/bad"; cp "$B/config.json" "$T/bad/"; }
     cfg "$T/bad" "${cases[$name]}"
-    id=$(new_id "bad-$name")
+    new_id "bad-$name"; id=$ID
     # Output to a file: a wrongly created container would hold a pipe open.
     runc create --bundle "$T/bad" "$id" > "$T/bad.out" 2>&1 && fail "bad config '$name' accepted"
     out=$(cat "$T/bad.out")
@@ -252,7 +253,7 @@ t_bad_configs() {
 }
 
 t_symlink_escape() {
-  local id; id=$(new_id escape)
+  local id; new_id escape; id=$ID
   mkdir -p "$T/outside"
   ln -s ../../../../../../../../../../"$T"/outside "$B/rootfs/evil"
   cfg "$B" 'c["mounts"].append({"destination":"/evil/x","type":"tmpfs","source":"tmpfs"})'
@@ -263,12 +264,12 @@ t_symlink_escape() {
   rm "$B/rootfs/evil"; ln -s /tmp "$B/rootfs/abs"
   cfg "$B" 'c["mounts"][-1]["destination"]="/abs/x"'
   args "$B" 'mount | grep -c " /tmp/x "'
-  id=$(new_id escape2)
+  new_id escape2; id=$ID
   expect_eq "$(runc run --bundle "$B" "$id")" 1 "absolute symlink resolved in the rootfs"
 }
 
 t_masked_paths() {
-  local id; id=$(new_id mask)
+  local id; new_id mask; id=$ID
   local masked=""
   for f in /proc/kcore /proc/keys /proc/timer_list /proc/sched_debug; do [ -r "$f" ] && masked="$masked $f"; done
   [ -n "$masked" ] || skip "none of the masked /proc files exists on this kernel"
@@ -282,7 +283,7 @@ t_masked_paths() {
 }
 
 t_dropped_caps() {
-  local id; id=$(new_id caps)
+  local id; new_id caps; id=$ID
   args "$B" 'grep CapBnd /proc/self/status; mount -t tmpfs none /tmp && echo MOUNTED; hostname evil && echo HOSTNAME; mknod /tmp/sda b 8 0 && echo MKNOD; chroot / true && echo CHROOT; exit 0'
   local out; out=$(runc run --bundle "$B" "$id" 2>&1)
   echo "$out"
@@ -291,7 +292,7 @@ t_dropped_caps() {
 }
 
 t_seccomp() {
-  local id; id=$(new_id seccomp)
+  local id; new_id seccomp; id=$ID
   cfg "$B" 'c["linux"]["seccomp"]={"defaultAction":"SCMP_ACT_ALLOW","architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86"],"syscalls":[{"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":13},{"names":["chmod"],"action":"SCMP_ACT_ERRNO","args":[{"index":1,"value":511,"op":"SCMP_CMP_EQ"}]},{"names":["fchmodat"],"action":"SCMP_ACT_ERRNO","args":[{"index":2,"value":511,"op":"SCMP_CMP_EQ"}]},{"names":["sethostname"],"action":"SCMP_ACT_KILL_PROCESS"}]}'
   args "$B" 'grep Seccomp: /proc/self/status; mkdir /tmp/d 2>&1; touch /tmp/f; chmod 755 /tmp/f && echo CHMOD755; chmod 777 /tmp/f 2>&1 || echo CHMOD777-DENIED; exec hostname x; echo AFTER-KILL'
   local out; out=$(runc run --bundle "$B" "$id" 2>&1); local rc=$?
@@ -305,21 +306,21 @@ t_seccomp() {
 }
 
 t_no_new_privs() {
-  local id; id=$(new_id nnp)
+  local id; new_id nnp; id=$ID
   args "$B" 'grep NoNewPrivs /proc/self/status'
   expect_contains "$(runc run --bundle "$B" "$id")" "NoNewPrivs:	1" "noNewPrivileges true"
   cfg "$B" 'c["process"]["noNewPrivileges"]=False'
-  id=$(new_id nnp2)
+  new_id nnp2; id=$ID
   expect_contains "$(runc run --bundle "$B" "$id")" "NoNewPrivs:	0" "noNewPrivileges false"
   # The kernel refuses to lift the flag once set.
   args "$B" 'grep NoNewPrivs /proc/self/status'
   cfg "$B" 'c["process"]["noNewPrivileges"]=True; c["process"]["user"]={"uid":1000,"gid":1000}'
-  id=$(new_id nnp3)
+  new_id nnp3; id=$ID
   expect_contains "$(runc run --bundle "$B" "$id")" "NoNewPrivs:	1" "noNewPrivileges as a non-root user"
 }
 
 t_readonly_root() {
-  local id; id=$(new_id ro)
+  local id; new_id ro; id=$ID
   cfg "$B" 'c["root"]["readonly"]=True; c["mounts"].append({"destination":"/tmp","type":"tmpfs","source":"tmpfs","options":["nosuid","nodev"]})'
   args "$B" 'touch /x && echo ROOTWRITE; touch /tmp/ok && echo TMPWRITE'
   local out; out=$(runc run --bundle "$B" "$id" 2>&1)
@@ -330,7 +331,7 @@ t_readonly_root() {
 }
 
 t_delete_force() {
-  local id; id=$(new_id force)
+  local id; new_id force; id=$ID
   args "$B" 'sleep 100 & sleep 100'
   runc run --detach --pid-file "$T/pid" --bundle "$B" "$id" || fail run
   local pid; pid=$(cat "$T/pid")
@@ -340,7 +341,7 @@ t_delete_force() {
   for d in /sys/fs/cgroup/*/insula/"$id"; do [ -d "$d" ] && fail "cgroup left: $d"; done
   runc delete --force "never-existed" || fail "delete --force of a missing container"
   # A created (never started) container is deleted too.
-  id=$(new_id force2)
+  new_id force2; id=$ID
   runc create --bundle "$B" "$id" || fail create
   runc delete --force "$id" || fail "delete --force of a created container"
   [ -e "$STATE/$id" ] && fail "state left"
