@@ -117,7 +117,18 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   if (!fifo_fd) throw errno_error(fmt::format("open {}", fifo));
 
   CgroupLayout layout = CgroupLayout::detect();
+  ContainerRecord rec;
+  rec.id = id;
+  rec.bundle = bundle;
+  rec.rootfs = config.root_path;
+  rec.created = now_rfc3339();
+  rec.annotations = config.annotations;
+  rec.systemd_cgroup = rt.systemd_cgroup;
   cleanup.cgroups = Cgroups::create(layout, cgroup_relative_path(config.cgroups_path, id, rt.systemd_cgroup));
+  // Recorded before anything else can fail, so that `delete --force` finds the
+  // cgroups even if this process is killed half-way (status "creating").
+  rec.cgroup_dirs = cleanup.cgroups.dirs();
+  save_record(rt, rec);
   cleanup.cgroups.apply(config.resources);
 
   UniqueFd console;
@@ -147,15 +158,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   fifo_fd.reset();
   console.reset();
 
-  ContainerRecord rec;
-  rec.id = id;
   rec.pid = cleanup.child;
-  rec.bundle = bundle;
-  rec.rootfs = config.root_path;
-  rec.created = now_rfc3339();
-  rec.annotations = config.annotations;
-  rec.cgroup_dirs = cleanup.cgroups.dirs();
-  rec.systemd_cgroup = rt.systemd_cgroup;
 
   auto child_error = [&](char kind, const std::string& text) -> Error {
     if (kind == kSyncError) return Error(text);

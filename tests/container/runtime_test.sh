@@ -345,6 +345,17 @@ t_delete_force() {
   runc create --bundle "$B" "$id" || fail create
   runc delete --force "$id" || fail "delete --force of a created container"
   [ -e "$STATE/$id" ] && fail "state left"
+  # The runtime killed in the middle of create (during a hook): --force still cleans.
+  new_id force3; id=$ID
+  cfg "$B" "c['hooks']={'createRuntime':[{'path':'/bin/sleep','args':['sleep','3']}]}"
+  runc create --bundle "$B" "$id" > /dev/null 2>&1 &
+  local creator=$!
+  sleep 0.5
+  kill -9 $creator; wait $creator 2>/dev/null
+  [ -d /sys/fs/cgroup/pids/insula/"$id" ] || [ -d /sys/fs/cgroup/insula/"$id" ] || fail "expected a half-made cgroup"
+  runc delete --force "$id" || fail "delete --force after a killed create"
+  [ -e "$STATE/$id" ] && fail "state left after a killed create"
+  for d in /sys/fs/cgroup/*/insula/"$id"; do [ -d "$d" ] && fail "cgroup left after a killed create: $d"; done
   return 0
 }
 
