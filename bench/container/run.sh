@@ -19,12 +19,8 @@ c["process"]["terminal"] = False
 c["process"]["args"] = ["/bin/true"]
 json.dump(c, open(sys.argv[1], "w"), indent=1)
 PY
-echo "runtime median_ms p90_ms peak_rss_kb"
-python3 "$here/lifecycle.py" insula-runc "$build/insula-runc" "$b" "$T/insula" "$runs"
-# runc works on this hybrid-cgroup host as is.
-command -v runc >/dev/null && python3 "$here/lifecycle.py" runc "$(command -v runc)" "$b" "$T/runc" "$runs"
-# Debian's crun 1.8 refuses hybrid cgroups unless the cgroup2 mount is hidden
-# in a private mount namespace; the whole crun loop runs inside one.
-if command -v crun >/dev/null; then
-  unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 '$here/lifecycle.py' crun '$(command -v crun)' '$b' '$T/crun' '$runs'"
-fi
+# Debian's crun 1.8 refuses hybrid cgroups unless the cgroup2 mount is hidden,
+# so all three run in one private mount namespace without it (same conditions
+# for all: v1 controllers only), taking turns run by run.
+exec unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 '$here/lifecycle.py' '$b' '$T/state' '$runs' \
+  insula-runc='$build/insula-runc' crun='$(command -v crun)' runc='$(command -v runc)'"

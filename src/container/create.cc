@@ -22,6 +22,7 @@
 #include "container/init.h"
 #include "container/namespaces.h"
 #include "container/runtime.h"
+#include "container/secure_path.h"
 #include "container/security.h"
 
 #ifndef CLONE_NEWTIME
@@ -104,7 +105,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   if (config.process.terminal && o.console_socket.empty() && o.console_fd < 0)
     throw error("cannot allocate tty if insula-runc will detach without setting console socket");
 
-  if (::mkdir(rt.root.c_str(), 0711) != 0 && errno != EEXIST) throw errno_error(fmt::format("mkdir {}", rt.root));
+  mkdir_all(rt.root, 0711);
   std::string dir = rt.container_dir(id);
   if (::mkdir(dir.c_str(), 0711) != 0) {
     if (errno == EEXIST) throw error("container with id exists: {}", id);
