@@ -188,7 +188,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   std::string state = state_json(rt, rec).dump();
   run_hooks(config.hooks.prestart, "prestart", state);
   run_hooks(config.hooks.create_runtime, "createRuntime", state);
-  run_hooks(config.hooks.create_container, "createContainer", state);
+  run_hooks(config.hooks.create_container, "createContainer", state, rec.pid);
   sync_send(parent_end.get(), kSyncContinue);
 
   kind = sync_recv(parent_end.get(), &text);

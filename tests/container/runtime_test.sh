@@ -204,6 +204,12 @@ t_hooks() {
     expect_contains "$(cat "$T/$h" 2>/dev/null)" "\"id\":\"$id\"" "$h hook state on stdin"
   done
   [ -e "$B/rootfs/tmp/started" ] || fail "startContainer hook did not run in the container"
+  # createContainer runs in the container's mount namespace: it sees the
+  # container's mounts (the tmpfs on rootfs/dev), which the host does not.
+  new_id hooks2; id=$ID
+  cfg "$B" "c['hooks']={'createContainer':[{'path':'/bin/sh','args':['sh','-c','grep -c \" $B/rootfs/dev \" /proc/self/mounts > $T/cc-mounts']}]}"
+  runc run --bundle "$B" "$id" || fail "run with a createContainer hook"
+  expect_eq "$(cat "$T/cc-mounts" 2>/dev/null)" 1 "createContainer hook in the container's mount namespace"
   expect_contains "$(cat "$T/prestart")" '"pid":' "state has the pid"
 }
 
