@@ -22,5 +22,5 @@ PY
 # Debian's crun 1.8 refuses hybrid cgroups unless the cgroup2 mount is hidden,
 # so all three run in one private mount namespace without it (same conditions
 # for all: v1 controllers only), taking turns run by run.
-exec unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 '$here/lifecycle.py' '$b' '$T/state' '$runs' \
+unshare -m sh -c "umount /sys/fs/cgroup/unified 2>/dev/null; exec python3 '$here/lifecycle.py' '$b' '$T/state' '$runs' \
   insula-runc='$build/insula-runc' crun='$(command -v crun)' runc='$(command -v runc)'"
