@@ -366,6 +366,21 @@ t_delete_force() {
   return 0
 }
 
+t_join_namespace() {
+  local a; new_id joina; a=$ID
+  start_sleeper "$a"
+  local pid; pid=$(runc state "$a" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
+  local want; want=$(readlink /proc/"$pid"/ns/net)
+  cfg "$B" "c['linux']['namespaces']=[n if n['type'] not in ('network','ipc') else dict(n, path='/proc/$pid/ns/'+('net' if n['type']=='network' else 'ipc')) for n in c['linux']['namespaces']]"
+  args "$B" 'readlink /proc/self/ns/net; readlink /proc/self/ns/ipc'
+  local b; new_id joinb; b=$ID
+  local out; out=$(runc run --bundle "$B" "$b") || fail "run joining namespaces by path"
+  expect_contains "$out" "$want" "joined the network namespace of $a"
+  expect_contains "$out" "$(readlink /proc/"$pid"/ns/ipc)" "joined the ipc namespace of $a"
+  [ "$(readlink /proc/self/ns/net)" = "$want" ] && fail "the test container shares the host's network namespace"
+  return 0
+}
+
 t_features_spec() {
   local out; out=$(runc features) || fail features
   expect_contains "$out" "SCMP_ACT_ERRNO" "features seccomp"
