@@ -381,6 +381,26 @@ t_join_namespace() {
   return 0
 }
 
+t_devices_sysctl_process() {
+  local id; new_id devs; id=$ID
+  cfg "$B" 'c["linux"]["devices"]=[{"path":"/dev/fuse","type":"c","major":10,"minor":229,"fileMode":384,"uid":0,"gid":0}]; c["linux"]["sysctl"]={"kernel.domainname":"example.org","net.ipv4.ip_forward":"1"}; c["process"]["oomScoreAdj"]=123; c["process"]["rlimits"]=[{"type":"RLIMIT_NOFILE","hard":512,"soft":256}]; c["process"]["user"]["umask"]=63; c["hostname"]="box"'
+  args "$B" 'stat -c "%F %t %T %a" /dev/fuse /dev/null; readlink /dev/fd; readlink /dev/stdout; readlink /dev/ptmx; cat /proc/sys/kernel/domainname /proc/sys/net/ipv4/ip_forward /proc/self/oom_score_adj; ulimit -n; ulimit -Hn; umask; hostname'
+  local out; out=$(runc run --bundle "$B" "$id" 2>&1) || { echo "$out"; fail "run"; }
+  echo "$out"
+  expect_contains "$out" "character special file a e5 600" "config device /dev/fuse (10:229, 0600)"
+  expect_contains "$out" "character special file 1 3 666" "default device /dev/null"
+  expect_contains "$out" "/proc/self/fd" "/dev/fd symlink"
+  expect_contains "$out" "/proc/self/fd/1" "/dev/stdout symlink"
+  expect_contains "$out" "pts/ptmx" "/dev/ptmx symlink"
+  expect_contains "$out" "example.org" "sysctl kernel.domainname"
+  expect_eq "$(echo "$out" | sed -n 7p)" 1 "sysctl net.ipv4.ip_forward in the container's network namespace"
+  [ "$(cat /proc/sys/kernel/domainname)" = example.org ] && fail "sysctl leaked to the host"
+  expect_contains "$out" "123" "oomScoreAdj"
+  expect_eq "$(echo "$out" | sed -n 9p) $(echo "$out" | sed -n 10p)" "256 512" "RLIMIT_NOFILE soft/hard"
+  expect_contains "$out" "0077" "umask"
+  expect_contains "$out" "box" "hostname"
+}
+
 t_features_spec() {
   local out; out=$(runc features) || fail features
   expect_contains "$out" "SCMP_ACT_ERRNO" "features seccomp"
