@@ -22,6 +22,8 @@
 #include "container/init.h"
 #include "container/namespaces.h"
 #include "container/runtime.h"
+#include "container/secure_path.h"
+#include "container/security.h"
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
@@ -44,6 +46,8 @@ void validate(const Config& c) {
   for (const auto& [k, v] : c.sysctl)
     if (k.rfind("net.", 0) == 0 && !c.has_namespace("network"))
       throw error("config.json: sysctl {} needs a network namespace", k);
+  if (c.seccomp) check_seccomp(*c.seccomp);
+  for (const auto& r : c.process.rlimits) check_rlimit_name(r.type);
 }
 
 // Runs in the parent (whose own time namespace does not change, only its children's).
@@ -101,7 +105,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   if (config.process.terminal && o.console_socket.empty() && o.console_fd < 0)
     throw error("cannot allocate tty if insula-runc will detach without setting console socket");
 
-  if (::mkdir(rt.root.c_str(), 0711) != 0 && errno != EEXIST) throw errno_error(fmt::format("mkdir {}", rt.root));
+  mkdir_all(rt.root, 0711);
   std::string dir = rt.container_dir(id);
   if (::mkdir(dir.c_str(), 0711) != 0) {
     if (errno == EEXIST) throw error("container with id exists: {}", id);
@@ -114,7 +118,18 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   if (!fifo_fd) throw errno_error(fmt::format("open {}", fifo));
 
   CgroupLayout layout = CgroupLayout::detect();
+  ContainerRecord rec;
+  rec.id = id;
+  rec.bundle = bundle;
+  rec.rootfs = config.root_path;
+  rec.created = now_rfc3339();
+  rec.annotations = config.annotations;
+  rec.systemd_cgroup = rt.systemd_cgroup;
   cleanup.cgroups = Cgroups::create(layout, cgroup_relative_path(config.cgroups_path, id, rt.systemd_cgroup));
+  // Recorded before anything else can fail, so that `delete --force` finds the
+  // cgroups even if this process is killed half-way (status "creating").
+  rec.cgroup_dirs = cleanup.cgroups.dirs();
+  save_record(rt, rec);
   cleanup.cgroups.apply(config.resources);
 
   UniqueFd console;
@@ -144,15 +159,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   fifo_fd.reset();
   console.reset();
 
-  ContainerRecord rec;
-  rec.id = id;
   rec.pid = cleanup.child;
-  rec.bundle = bundle;
-  rec.rootfs = config.root_path;
-  rec.created = now_rfc3339();
-  rec.annotations = config.annotations;
-  rec.cgroup_dirs = cleanup.cgroups.dirs();
-  rec.systemd_cgroup = rt.systemd_cgroup;
 
   auto child_error = [&](char kind, const std::string& text) -> Error {
     if (kind == kSyncError) return Error(text);
@@ -181,7 +188,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   std::string state = state_json(rt, rec).dump();
   run_hooks(config.hooks.prestart, "prestart", state);
   run_hooks(config.hooks.create_runtime, "createRuntime", state);
-  run_hooks(config.hooks.create_container, "createContainer", state);
+  run_hooks(config.hooks.create_container, "createContainer", state, rec.pid);
   sync_send(parent_end.get(), kSyncContinue);
 
   kind = sync_recv(parent_end.get(), &text);

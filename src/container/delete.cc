@@ -54,7 +54,7 @@ void delete_container(const Runtime& rt, const std::string& id, bool force) {
   Cgroups cg(rec.cgroup_dirs);
   if ((s == Status::kRunning || s == Status::kPaused) && !force)
     throw error("cannot delete container {} that is not stopped: {}", id, status_name(s));
-  if (s != Status::kStopped) {
+  if (s != Status::kStopped && s != Status::kCreating) {
     ::kill(rec.pid, SIGKILL);
     if (s == Status::kPaused) cg.freeze(false);
     wait_gone(rec.pid, rec.pid_start, 5000);

@@ -2,6 +2,8 @@
 #include "container/hooks.h"
 
 #include <fcntl.h>
+#include <sched.h>
+#include <sys/syscall.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -15,7 +17,15 @@
 namespace insula::container {
 namespace {
 
-void run_hook(const Hook& h, const std::string& kind, const std::string& state) {
+void run_hook(const Hook& h, const std::string& kind, const std::string& state, int ns_pid) {
+  UniqueFd exe, mnt;
+  if (ns_pid > 0) {
+    exe.reset(::open(h.path.c_str(), O_PATH | O_CLOEXEC));
+    if (!exe) throw errno_error(fmt::format("{} hook {}", kind, h.path));
+    std::string ns = fmt::format("/proc/{}/ns/mnt", ns_pid);
+    mnt.reset(::open(ns.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!mnt) throw errno_error(fmt::format("open {}", ns));
+  }
   int p[2];
   if (::pipe2(p, O_CLOEXEC) != 0) throw errno_error("pipe");
   UniqueFd rd(p[0]), wr(p[1]);
@@ -31,6 +41,11 @@ void run_hook(const Hook& h, const std::string& kind, const std::string& state) 
   if (pid == 0) {
     ::dup2(rd.get(), 0);
     ::setpgid(0, 0);
+    if (exe) {
+      if (::setns(mnt.get(), CLONE_NEWNS) != 0) ::_exit(126);
+      ::syscall(SYS_execveat, exe.get(), "", argv.data(), envp.data(), AT_EMPTY_PATH);
+      ::_exit(127);
+    }
     ::execve(h.path.c_str(), argv.data(), envp.data());
     ::_exit(127);
   }
@@ -54,6 +69,8 @@ void run_hook(const Hook& h, const std::string& kind, const std::string& state) 
     std::this_thread::sleep_for(std::chrono::milliseconds(2));
   }
   if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return;
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 126)
+    throw error("{} hook {}: could not enter the container's mount namespace", kind, h.path);
   if (WIFEXITED(status) && WEXITSTATUS(status) == 127)
     throw error("{} hook {} could not be executed (no such file or directory?)", kind, h.path);
   if (WIFEXITED(status)) throw error("{} hook {} failed with exit status {}", kind, h.path, WEXITSTATUS(status));
@@ -62,8 +79,8 @@ void run_hook(const Hook& h, const std::string& kind, const std::string& state) 
 
 }  // namespace
 
-void run_hooks(const std::vector<Hook>& hooks, const std::string& kind, const std::string& state_json) {
-  for (const auto& h : hooks) run_hook(h, kind, state_json);
+void run_hooks(const std::vector<Hook>& hooks, const std::string& kind, const std::string& state_json, int ns_pid) {
+  for (const auto& h : hooks) run_hook(h, kind, state_json, ns_pid);
 }
 
 }  // namespace insula::container

@@ -232,7 +232,13 @@ void prepare_rootfs(const Config& c, const RootfsOptions& o) {
   // pivot_root refuses a shared parent mount.
   do_mount("", c.root_path, nullptr, MS_PRIVATE, "");
 
-  for (const auto& m : c.mounts) mount_one(c, m, o);
+  for (const auto& m : c.mounts) {
+    try {
+      mount_one(c, m, o);
+    } catch (const Error&) {
+      rethrow_with_context(fmt::format("config.json mount {} (type {})", m.destination, m.type.empty() ? "none" : m.type));
+    }
+  }
 
   bool setup_dev = mounts_dev(c);
   if (setup_dev) {

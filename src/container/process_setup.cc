@@ -14,7 +14,9 @@
 
 namespace insula::container {
 
-void apply_rlimits(const std::vector<Rlimit>& rlimits) {
+namespace {
+
+const std::map<std::string, int>& rlimit_names() {
   static const std::map<std::string, int> kNames = {
       {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_CORE", RLIMIT_CORE},       {"RLIMIT_CPU", RLIMIT_CPU},
       {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},     {"RLIMIT_LOCKS", RLIMIT_LOCKS},
@@ -22,6 +24,17 @@ void apply_rlimits(const std::vector<Rlimit>& rlimits) {
       {"RLIMIT_NOFILE", RLIMIT_NOFILE},   {"RLIMIT_NPROC", RLIMIT_NPROC},     {"RLIMIT_RSS", RLIMIT_RSS},
       {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},   {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
       {"RLIMIT_STACK", RLIMIT_STACK}};
+  return kNames;
+}
+
+}  // namespace
+
+void check_rlimit_name(const std::string& name) {
+  if (!rlimit_names().count(name)) throw error("config.json: unknown rlimit type '{}'", name);
+}
+
+void apply_rlimits(const std::vector<Rlimit>& rlimits) {
+  const auto& kNames = rlimit_names();
   for (const auto& r : rlimits) {
     auto it = kNames.find(r.type);
     if (it == kNames.end()) throw error("config.json: unknown rlimit type '{}'", r.type);

@@ -52,7 +52,7 @@ std::vector<std::string> seccomp_actions() {
           "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"};
 }
 
-void load_seccomp(const Seccomp& s) {
+void build_seccomp(const Seccomp& s, bool load) {
   uint32_t def = action(s.default_action, s.default_errno_ret);
   Ctx ctx{seccomp_init(def)};
   if (!ctx.c) throw error("seccomp_init failed for default action {}", s.default_action);
@@ -98,8 +98,12 @@ void load_seccomp(const Seccomp& s) {
       if (rc != 0) throw system_error(-rc, fmt::format("seccomp: add rule for {}", name));
     }
   }
+  if (!load) return;
   int rc = seccomp_load(ctx.c);
   if (rc != 0) throw system_error(-rc, "seccomp: load filter");
 }
+
+void load_seccomp(const Seccomp& s) { build_seccomp(s, true); }
+void check_seccomp(const Seccomp& s) { build_seccomp(s, false); }
 
 }  // namespace insula::container

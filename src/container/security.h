@@ -16,10 +16,13 @@ std::vector<std::string> known_capabilities();
 
 // seccomp.cc: builds and loads the filter (throws on unknown action/arch/op).
 void load_seccomp(const Seccomp& s);
+// Builds the filter without loading it: create reports a bad filter before it returns.
+void check_seccomp(const Seccomp& s);
 std::vector<std::string> seccomp_actions();
 
 // process_setup.cc
 void apply_rlimits(const std::vector<Rlimit>& rlimits);
+void check_rlimit_name(const std::string& name);
 void set_user(const User& u, bool keep_caps);
 // Finds args[0] in the container's PATH (from env); throws "executable file not found".
 std::string find_executable(const std::string& name, const std::vector<std::string>& env);
