@@ -2,10 +2,15 @@
 // the hidden `insula vmm` process, registered by add_vm_commands (vm.cc).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
+#include <fmt/core.h>
+#include <nlohmann/json.hpp>
+
 #include "cli/commands.h"
+#include "manager/vm_manager.h"
 
 namespace insula::cli {
 
@@ -13,6 +18,13 @@ namespace insula::cli {
 struct VmCommon {
   std::string state_dir;  // --state-dir, else $INSULA_STATE_DIR, else /var/lib/insula
 };
+
+// The manager for the chosen state directory, running this binary as the VMM.
+manager::VmManager open_manager(const VmCommon& common);
+// Runs a verb: errors are printed as one line and give exit status 1.
+void run_verb(Context& ctx, const std::function<void()>& verb);
+// A record as JSON (info/list --output json) and its memory in MiB.
+nlohmann::json vm_json(const manager::VmRecord& r);
 
 void add_vmm_command(CLI::App& app, Context& ctx);  // vmm.cc
 
