@@ -45,6 +45,13 @@ bool VmManager::wait_gone(const VmRecord& r, std::chrono::milliseconds timeout) 
 VmRecord VmManager::start(const std::string& name) {
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
+  if (r.state == "starting") {
+    // Alive but never started, and no other CLI holds the lock: left over by
+    // a start that was killed midway. Replace it.
+    ::kill(static_cast<pid_t>(r.pid), SIGKILL);
+    wait_gone(r, 5s);
+    mark_stopped(r);
+  }
   if (r.pid != 0) throw error("VM {} is already {} (pid {})", name, r.state, r.pid);
   fs::create_directories(vm_dir(name));
   std::string vmm_err = vm_dir(name) + "/vmm.log";

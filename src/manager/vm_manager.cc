@@ -63,6 +63,18 @@ void VmManager::mark_stopped(VmRecord& r) {
 
 VmRecord VmManager::reconcile(VmRecord r) {
   if (r.pid == 0) {
+    // A CLI killed between spawning a VMM and recording it leaves a VMM the
+    // record does not know: find it by its socket and adopt it.
+    if (auto pid = socket_server_pid(r.api_socket)) {
+      auto start = process_start_time(*pid);
+      if (start && is_vmm_of(*pid, *start, r.name)) {
+        r.pid = *pid;
+        r.pid_start = *start;
+        store_.set_runtime(r.name, r.state, r.pid, r.pid_start);
+      }
+    }
+  }
+  if (r.pid == 0) {
     if (r.state != "stopped") mark_stopped(r);
     return r;
   }

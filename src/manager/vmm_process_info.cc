@@ -1,6 +1,12 @@
 // /proc checks behind is_vmm_of.
 #include "manager/vmm_process_info.h"
 
+#include "base/fd.h"
+
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
 #include <fstream>
 #include <sstream>
 #include <vector>
@@ -36,6 +42,19 @@ bool is_vmm_of(int64_t pid, uint64_t start_time, const std::string& vm_name) {
     if (args[i] == "--id" && args[i + 1] == vm_name) return true;
   }
   return false;
+}
+
+std::optional<int64_t> socket_server_pid(const std::string& path) {
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return std::nullopt;
+  std::memcpy(addr.sun_path, path.c_str(), path.size());
+  UniqueFd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!fd || ::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return std::nullopt;
+  ucred cred{};
+  socklen_t len = sizeof cred;
+  if (::getsockopt(fd.get(), SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0 || cred.pid <= 0) return std::nullopt;
+  return cred.pid;
 }
 
 }  // namespace insula::manager

@@ -2,6 +2,7 @@
 // ticker guest's output stops), resume, the console socket, shutdown; and a
 // guest that ends by itself ends its VMM.
 #include <gtest/gtest.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 
@@ -107,6 +108,27 @@ TEST(VmmApi, ConsoleInputReachesTheGuestUart) {
   ASSERT_EQ(write(console.get(), "abc", 3), 3);
   EXPECT_TRUE(wait_until([&] { return vmm.api().call("GET", "/metrics").body["console_bytes_in"] == 3; }, 5s));
   EXPECT_EQ(vmm.api().call("PUT", "/shutdown").status, 204);
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
+}
+
+TEST(VmmApi, ShutdownWhilePaused) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  TempDir dir;
+  VmmProcess vmm(dir.path());
+  configure(vmm.api(), test_guest("ticker_pvh.elf"));
+  ASSERT_EQ(vmm.api().call("PUT", "/actions", json{{"action_type", "InstanceStart"}}).status, 204);
+  ASSERT_EQ(vmm.api().call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
+  EXPECT_EQ(vmm.api().call("PUT", "/shutdown").status, 204);
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
+}
+
+TEST(VmmApi, SigtermEndsTheVmm) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  TempDir dir;
+  VmmProcess vmm(dir.path());
+  configure(vmm.api(), test_guest("ticker_pvh.elf"));
+  ASSERT_EQ(vmm.api().call("PUT", "/actions", json{{"action_type", "InstanceStart"}}).status, 204);
+  ASSERT_EQ(kill(vmm.pid(), SIGTERM), 0);
   EXPECT_EQ(vmm.wait_exit(10s), 0);
 }
 

@@ -157,5 +157,23 @@ TEST_F(VmCli, LogsFollowEndsWhenTheVmStops) {
   EXPECT_EQ(info("h")["state"], "stopped");
 }
 
+// A CLI killed after spawning its VMM but before recording it: the next
+// look finds the VMM through its socket, and start replaces the leftover.
+TEST_F(VmCli, UnrecordedVmmIsAdoptedAndReplaced) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  create_ticker("o");
+  std::string vm_dir = dir_.path() + "/vms/o";
+  VmmProcess orphan(vm_dir, "o");  // a VMM for o that the record does not know
+  auto i = info("o");
+  EXPECT_EQ(i["pid"], orphan.pid());
+  EXPECT_EQ(i["state"], "starting");
+  auto r = vm({"start", "o"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(orphan.wait_exit(std::chrono::seconds(5)), -1) << "the leftover VMM still runs";
+  EXPECT_EQ(info("o")["state"], "running");
+  EXPECT_NE(info("o")["pid"], orphan.pid());
+  EXPECT_EQ(vm({"stop", "o"}).status, 0);
+}
+
 }  // namespace
 }  // namespace insula::testing
