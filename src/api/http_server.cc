@@ -86,7 +86,7 @@ class Session : public std::enable_shared_from_this<Session> {
 }  // namespace
 
 HttpServer::HttpServer(asio::io_context& io, const std::string& socket_path, const Router& router)
-    : io_(io), path_(socket_path), router_(router), acceptor_(listen_unix(io, socket_path)) {
+    : path_(socket_path), router_(router), acceptor_(listen_unix(io, socket_path)) {
   accept();
 }
 

@@ -23,7 +23,6 @@ class HttpServer {
  private:
   void accept();
 
-  boost::asio::io_context& io_;
   std::string path_;
   const Router& router_;
   boost::asio::local::stream_protocol::acceptor acceptor_;
