@@ -3,8 +3,13 @@
 // each with its status and a fault_message, and none changes the VM.
 #include <gtest/gtest.h>
 
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
 #include <fstream>
 
+#include "base/fd.h"
 #include "run_cli.h"
 #include "vmm_fixture.h"
 
@@ -90,6 +95,45 @@ TEST(VmmApiErrors, KernelThatCannotLoadIsA400AndTheVmmStays) {
   auto r = vmm.api().call("PUT", "/actions", json{{"action_type", "InstanceStart"}});
   EXPECT_EQ(r.status, 400) << r.raw;
   EXPECT_EQ(vmm.api().call("GET", "/").body["state"], "Not started");
+}
+
+std::string raw_exchange(const std::string& socket_path, const std::string& request) {
+  UniqueFd fd(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, socket_path.c_str(), sizeof a.sun_path - 1);
+  if (connect(fd.get(), reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
+  timeval tv{5, 0};
+  setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (write(fd.get(), request.data(), request.size()) != static_cast<ssize_t>(request.size())) return "write failed";
+  std::string reply;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fd.get(), buf, sizeof buf)) > 0) reply.append(buf, n);
+  return reply;
+}
+
+// Not HTTP at all, oversized headers, a client that never finishes its
+// request: each is answered or ignored, and the VMM keeps serving others.
+TEST(VmmApiErrors, HostileConnectionsDoNotHurtTheServer) {
+  TempDir dir;
+  VmmProcess vmm(dir.path());
+  std::string sock = dir.path() + "/api.sock";
+  EXPECT_EQ(raw_exchange(sock, "GARBAGE\r\n\r\n").rfind("HTTP/1.1 400", 0), 0u);
+  EXPECT_EQ(raw_exchange(sock, "GET / HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n").rfind("HTTP/1.1 4", 0), 0u);
+  EXPECT_EQ(raw_exchange(sock, "PUT /vm HTTP/1.1\r\nContent-Length: 99999999999999999999\r\n\r\n").rfind("HTTP/1.1 4", 0), 0u);
+  // A connection that sent half a request stays open while others are served.
+  UniqueFd idle(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  sockaddr_un a{};
+  a.sun_family = AF_UNIX;
+  std::strncpy(a.sun_path, sock.c_str(), sizeof a.sun_path - 1);
+  ASSERT_EQ(connect(idle.get(), reinterpret_cast<sockaddr*>(&a), sizeof a), 0);
+  ASSERT_EQ(write(idle.get(), "GET / HTTP/1.1\r\n", 16), 16);
+  auto r = vmm.api().call("GET", "/");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["state"], "Not started");
+  EXPECT_EQ(vmm.api().call("PUT", "/shutdown").status, 204);
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
 }
 
 }  // namespace
