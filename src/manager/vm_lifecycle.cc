@@ -54,6 +54,11 @@ VmRecord VmManager::start(const std::string& name) {
   }
   if (r.pid != 0) throw error("VM {} is already {} (pid {})", name, r.state, r.pid);
   fs::create_directories(vm_dir(name));
+  // Nobody serves them (reconcile would have found the server): sockets left
+  // by a killed VMM, which would make the wait below see a socket too early.
+  std::error_code ignored;
+  fs::remove(r.api_socket, ignored);
+  fs::remove(r.console_socket, ignored);
   std::string vmm_err = vm_dir(name) + "/vmm.log";
   pid_t pid = spawn_detached({exe_, "vmm", "--api-sock", r.api_socket, "--console-sock", r.console_socket, "--id",
                               name, "--log", r.log_path},
@@ -75,7 +80,16 @@ VmRecord VmManager::start(const std::string& name) {
 
   api::ApiClient api(r.api_socket);
   auto deadline = std::chrono::steady_clock::now() + 10s;
-  while (!fs::exists(r.api_socket)) {
+  // Ready when it answers (the socket file exists a moment before it listens).
+  auto answers = [&] {
+    if (!fs::exists(r.api_socket)) return false;
+    try {
+      return api.call("GET", "/").status == 200;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  while (!answers()) {
     if (!is_vmm_of(r.pid, r.pid_start, name)) fail(fmt::format("its VMM exited: {}", tail_of(vmm_err)));
     if (std::chrono::steady_clock::now() >= deadline) fail("its VMM did not open its API socket within 10 s");
     std::this_thread::sleep_for(5ms);

@@ -62,9 +62,9 @@ VmRecord read_row(sqlite3_stmt* s) {
 
 VmStore::VmStore(const std::string& state_dir) : path_(state_dir + "/insula.db") {
   std::error_code ec;
-  std::filesystem::create_directories(state_dir, ec);
+  bool created = std::filesystem::create_directories(state_dir, ec);
   if (ec) throw error("cannot create the state directory {}: {} (set --state-dir or INSULA_STATE_DIR)", state_dir, ec.message());
-  ::chmod(state_dir.c_str(), 0700);
+  if (created) ::chmod(state_dir.c_str(), 0700);  // only ours: never narrow a directory the user gave us
   if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
     std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
     sqlite3_close(db_);
