@@ -55,8 +55,15 @@ VmmProcess::VmmProcess(const std::string& dir, const std::string& id)
     execv(args[0], args.data());
     _exit(127);
   }
-  if (!wait_until([&] { return std::filesystem::exists(api_socket_); }, std::chrono::seconds(10)))
-    throw std::runtime_error("insula vmm did not create its API socket");
+  // Ready when it answers: the socket file exists a moment before it listens.
+  auto answers = [&] {
+    try {
+      return std::filesystem::exists(api_socket_) && api_.call("GET", "/").status == 200;
+    } catch (const std::exception&) {
+      return false;
+    }
+  };
+  if (!wait_until(answers, std::chrono::seconds(10))) throw std::runtime_error("insula vmm did not serve its API");
 }
 
 VmmProcess::~VmmProcess() {
