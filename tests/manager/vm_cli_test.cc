@@ -157,6 +157,20 @@ TEST_F(VmCli, LogsFollowEndsWhenTheVmStops) {
   EXPECT_EQ(info("h")["state"], "stopped");
 }
 
+TEST_F(VmCli, ConcurrentStartsStartOneVmm) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  create_ticker("p");
+  Result a, b;
+  std::thread t1([&] { a = vm({"start", "p"}); });
+  std::thread t2([&] { b = vm({"start", "p"}); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ((a.status == 0) + (b.status == 0), 1) << a.err << b.err;
+  EXPECT_NE((a.err + b.err).find("already running"), std::string::npos) << a.err << b.err;
+  EXPECT_EQ(info("p")["state"], "running");
+  EXPECT_EQ(vm({"stop", "p"}).status, 0);
+}
+
 // A CLI killed after spawning its VMM but before recording it: the next
 // look finds the VMM through its socket, and start replaces the leftover.
 TEST_F(VmCli, UnrecordedVmmIsAdoptedAndReplaced) {
