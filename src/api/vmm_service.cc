@@ -42,6 +42,7 @@ void VmmService::start() {
   started_ = std::chrono::steady_clock::now();
   runner_ = std::thread([this] {
     vmm::MachineExit exit = machine_->run();
+    machine_done_ = true;
     boost::asio::post(io_, [this, exit] { machine_ended(exit); });
   });
 }
@@ -59,6 +60,7 @@ void VmmService::machine_ended(vmm::MachineExit exit) {
 
 void VmmService::pause() {
   if (state_ == VmState::kNotStarted) throw conflict("the VM is not started: nothing to pause");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
   if (state_ == VmState::kPaused) return;  // as Firecracker: pausing a paused VM is fine
   machine_->pause();
   state_ = VmState::kPaused;
@@ -66,6 +68,7 @@ void VmmService::pause() {
 
 void VmmService::resume() {
   if (state_ == VmState::kNotStarted) throw conflict("the VM is not started: nothing to resume");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
   if (state_ == VmState::kRunning) return;
   machine_->resume();
   state_ = VmState::kRunning;

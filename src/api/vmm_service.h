@@ -5,6 +5,7 @@
 // the machine's thread only reports its end back to it.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -62,6 +63,9 @@ class VmmService {
   std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
   std::optional<std::chrono::steady_clock::time_point> started_;
   bool ending_ = false;
+  // Set by the machine's thread when run() returns, before machine_ended()
+  // reaches the io thread: requests in between must not touch the machine.
+  std::atomic<bool> machine_done_{false};
 };
 
 }  // namespace insula::api
