@@ -15,6 +15,7 @@ struct Context {
 void add_run_command(CLI::App& app, Context& ctx);        // run.cc
 void add_img_commands(CLI::App& app, Context& ctx);       // img*.cc
 void add_container_commands(CLI::App& app, Context& ctx);  // container*.cc
+void add_vm_commands(CLI::App& app, Context& ctx);         // vm*.cc, vmm.cc
 
 // The runc-compatible entry point, used when the binary is invoked as
 // `insula-runc` (a symlink next to build/insula).

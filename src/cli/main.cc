@@ -31,6 +31,7 @@ int main(int argc, char** argv) {
   cli::add_run_command(app, ctx);
   cli::add_img_commands(app, ctx);
   cli::add_container_commands(app, ctx);
+  cli::add_vm_commands(app, ctx);
 
   try {
     app.parse(argc, argv);

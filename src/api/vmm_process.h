@@ -1,0 +1,20 @@
+// The body of `insula vmm`: one VM's VMM process serving the API on a unix
+// socket until the VM ends or PUT /shutdown (or SIGTERM/SIGINT/SIGHUP).
+#pragma once
+
+#include <string>
+
+namespace insula::api {
+
+struct VmmProcessOptions {
+  std::string api_socket;
+  std::string console_socket;  // empty: <api_socket>.console
+  std::string id = "anonymous-instance";
+  std::string log_path;        // console log (appended); empty: none
+};
+
+// Returns the process's exit status: 0 after a shutdown or power-off,
+// otherwise what `insula run` would return for how the guest ended.
+int run_vmm_process(const VmmProcessOptions& opts);
+
+}  // namespace insula::api

@@ -1,0 +1,95 @@
+// VmmService: see vmm_service.h.
+#include "api/vmm_service.h"
+
+#include <boost/asio/post.hpp>
+
+#include "api/api_error.h"
+#include "base/log.h"
+
+namespace insula::api {
+
+const char* state_name(VmState s) {
+  switch (s) {
+    case VmState::kNotStarted: return "Not started";
+    case VmState::kRunning: return "Running";
+    case VmState::kPaused: return "Paused";
+  }
+  return "Unknown";
+}
+
+VmmService::VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console,
+                       std::function<void()> on_end)
+    : io_(io), id_(std::move(id)), console_(console), on_end_(std::move(on_end)) {}
+
+VmmService::~VmmService() {
+  if (machine_) machine_->stop({vmm::MachineExit::Kind::kPowerOff, 0, "the VMM is exiting"});
+  if (runner_.joinable()) runner_.join();
+  console_.set_serial(nullptr);
+}
+
+void VmmService::require_not_started(const char* what) const {
+  if (state_ != VmState::kNotStarted) throw conflict("{} cannot change once the VM has started", what);
+}
+
+void VmmService::start() {
+  if (ending_) throw conflict("the VMM is shutting down");
+  if (state_ != VmState::kNotStarted) throw conflict("the VM has already been started");
+  if (!boot_source_set_) throw bad_request("set a boot source (PUT /boot-source) before InstanceStart");
+  // Building the machine checks the config and loads the kernel: its errors are the caller's.
+  machine_ = std::make_unique<vmm::Machine>(config_, [this](uint8_t b) { console_.guest_output(b); });
+  console_.set_serial(&machine_->serial());
+  state_ = VmState::kRunning;
+  started_ = std::chrono::steady_clock::now();
+  runner_ = std::thread([this] {
+    vmm::MachineExit exit = machine_->run();
+    machine_done_ = true;
+    boost::asio::post(io_, [this, exit] { machine_ended(exit); });
+  });
+}
+
+void VmmService::machine_ended(vmm::MachineExit exit) {
+  if (runner_.joinable()) runner_.join();
+  console_.set_serial(nullptr);
+  exit_ = exit;
+  INSULA_LOG_INFO("VM {} ended: {}", id_, exit.message);
+  if (!ending_) {
+    ending_ = true;
+    on_end_();
+  }
+}
+
+void VmmService::pause() {
+  if (state_ == VmState::kNotStarted) throw conflict("the VM is not started: nothing to pause");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  if (state_ == VmState::kPaused) return;  // as Firecracker: pausing a paused VM is fine
+  machine_->pause();
+  state_ = VmState::kPaused;
+}
+
+void VmmService::resume() {
+  if (state_ == VmState::kNotStarted) throw conflict("the VM is not started: nothing to resume");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  if (state_ == VmState::kRunning) return;
+  machine_->resume();
+  state_ = VmState::kRunning;
+}
+
+void VmmService::shutdown() {
+  if (ending_) return;
+  if (machine_ && !exit_) {
+    // The machine's thread reports the end; machine_ended() then ends the VMM.
+    machine_->stop({vmm::MachineExit::Kind::kPowerOff, 0, "shut down over the API"});
+    return;
+  }
+  ending_ = true;
+  on_end_();
+}
+
+std::chrono::steady_clock::duration VmmService::vmm_uptime() const { return std::chrono::steady_clock::now() - created_; }
+
+std::optional<std::chrono::steady_clock::duration> VmmService::guest_uptime() const {
+  if (!started_) return std::nullopt;
+  return std::chrono::steady_clock::now() - *started_;
+}
+
+}  // namespace insula::api

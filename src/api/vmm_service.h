@@ -1,0 +1,71 @@
+// VmmService: the one VM a VMM process serves, and its lifecycle as the API
+// sees it: configure (boot source, machine config) while "Not started",
+// InstanceStart builds the Machine and runs it on its own thread, then
+// Paused/Resumed, and shutdown. Every method runs on the io_context's thread;
+// the machine's thread only reports its end back to it.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <thread>
+
+#include <boost/asio/io_context.hpp>
+
+#include "api/console_hub.h"
+#include "vmm/machine.h"
+
+namespace insula::api {
+
+enum class VmState { kNotStarted, kRunning, kPaused };
+const char* state_name(VmState s);
+
+class VmmService {
+ public:
+  // on_end runs (on the io thread) when the VM is over: the guest ended it or
+  // shutdown() was asked for.
+  VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console, std::function<void()> on_end);
+  ~VmmService();  // stops and joins a running machine
+
+  const std::string& id() const { return id_; }
+  VmState state() const { return state_; }
+
+  vmm::MachineConfig& config() { return config_; }  // edits: only while not started
+  bool boot_source_set() const { return boot_source_set_; }
+  void mark_boot_source_set() { boot_source_set_ = true; }
+  void require_not_started(const char* what) const;
+
+  void start();
+  void pause();
+  void resume();
+  void shutdown();
+
+  std::chrono::steady_clock::duration vmm_uptime() const;
+  std::optional<std::chrono::steady_clock::duration> guest_uptime() const;
+  const std::optional<vmm::MachineExit>& last_exit() const { return exit_; }
+
+ private:
+  void machine_ended(vmm::MachineExit exit);
+
+  boost::asio::io_context& io_;
+  std::string id_;
+  ConsoleHub& console_;
+  std::function<void()> on_end_;
+  vmm::MachineConfig config_;
+  bool boot_source_set_ = false;
+  VmState state_ = VmState::kNotStarted;
+  std::unique_ptr<vmm::Machine> machine_;
+  std::thread runner_;
+  std::optional<vmm::MachineExit> exit_;
+  std::chrono::steady_clock::time_point created_ = std::chrono::steady_clock::now();
+  std::optional<std::chrono::steady_clock::time_point> started_;
+  bool ending_ = false;
+  // Set by the machine's thread when run() returns, before machine_ended()
+  // reaches the io thread: requests in between must not touch the machine.
+  std::atomic<bool> machine_done_{false};
+};
+
+}  // namespace insula::api

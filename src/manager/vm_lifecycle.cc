@@ -1,0 +1,152 @@
+// VmManager's verbs that drive a VMM: start (spawn, configure over the API,
+// InstanceStart), stop, kill, pause, resume.
+#include <signal.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "api/api_client.h"
+#include "base/error.h"
+#include "manager/spawn.h"
+#include "manager/vm_lock.h"
+#include "manager/vm_manager.h"
+#include "manager/vmm_process_info.h"
+
+namespace insula::manager {
+
+namespace fs = std::filesystem;
+using namespace std::chrono_literals;
+
+namespace {
+
+std::string tail_of(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  std::string s = ss.str();
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  auto nl = s.rfind('\n');
+  return nl == std::string::npos ? s : s.substr(nl + 1);
+}
+
+}  // namespace
+
+bool VmManager::wait_gone(const VmRecord& r, std::chrono::milliseconds timeout) {
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (is_vmm_of(r.pid, r.pid_start, r.name)) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(10ms);
+  }
+  return true;
+}
+
+VmRecord VmManager::start(const std::string& name) {
+  VmLock lock(vm_dir(name) + ".lock");
+  VmRecord r = reconcile(existing(name));
+  if (r.state == "starting") {
+    // Alive but never started, and no other CLI holds the lock: left over by
+    // a start that was killed midway. Replace it.
+    ::kill(static_cast<pid_t>(r.pid), SIGKILL);
+    wait_gone(r, 5s);
+    mark_stopped(r);
+  }
+  if (r.pid != 0) throw error("VM {} is already {} (pid {})", name, r.state, r.pid);
+  fs::create_directories(vm_dir(name));
+  // Nobody serves them (reconcile would have found the server): sockets left
+  // by a killed VMM, which would make the wait below see a socket too early.
+  std::error_code ignored;
+  fs::remove(r.api_socket, ignored);
+  fs::remove(r.console_socket, ignored);
+  std::string vmm_err = vm_dir(name) + "/vmm.log";
+  pid_t pid = spawn_detached({exe_, "vmm", "--api-sock", r.api_socket, "--console-sock", r.console_socket, "--id",
+                              name, "--log", r.log_path},
+                             vmm_err);
+  // Recorded at once: if this CLI dies now, the next look finds the VMM.
+  auto start_time = process_start_time(pid);
+  r.pid = pid;
+  r.pid_start = start_time.value_or(0);
+  r.state = "starting";
+  store_.set_runtime(name, r.state, r.pid, r.pid_start);
+
+  auto fail = [&](const std::string& why) -> VmRecord {
+    ::kill(pid, SIGKILL);
+    wait_gone(r, 2s);
+    mark_stopped(r);
+    throw error("cannot start VM {}: {}", name, why);
+  };
+  if (!start_time) fail(fmt::format("its VMM exited at once: {}", tail_of(vmm_err)));
+
+  api::ApiClient api(r.api_socket);
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  // Ready when it answers (the socket file exists a moment before it listens).
+  auto answers = [&] {
+    if (!fs::exists(r.api_socket)) return false;
+    try {
+      return api.call("GET", "/").status == 200;
+    } catch (const Error&) {
+      return false;
+    }
+  };
+  while (!answers()) {
+    if (!is_vmm_of(r.pid, r.pid_start, name)) fail(fmt::format("its VMM exited: {}", tail_of(vmm_err)));
+    if (std::chrono::steady_clock::now() >= deadline) fail("its VMM did not open its API socket within 10 s");
+    std::this_thread::sleep_for(5ms);
+  }
+  try {
+    nlohmann::json boot{{"kernel_image_path", r.kernel}, {"boot_args", r.cmdline}};
+    if (!r.initrd.empty()) boot["initrd_path"] = r.initrd;
+    api.expect_ok("PUT", "/boot-source", boot);
+    api.expect_ok("PUT", "/machine-config", nlohmann::json{{"vcpu_count", r.cpus}, {"mem_size_mib", r.memory >> 20}});
+    api.expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "InstanceStart"}});
+  } catch (const Error& e) {
+    fail(e.what());
+  }
+  r.state = "running";
+  store_.set_runtime(name, r.state, r.pid, r.pid_start);
+  return r;
+}
+
+VmRecord VmManager::stop(const std::string& name, std::chrono::milliseconds timeout) {
+  VmLock lock(vm_dir(name) + ".lock");
+  VmRecord r = reconcile(existing(name));
+  if (r.pid == 0) throw error("VM {} is not running", name);
+  try {
+    api::ApiClient(r.api_socket, timeout).call("PUT", "/shutdown");
+  } catch (const Error&) {
+    // Not answering: the timeout below ends it.
+  }
+  if (!wait_gone(r, timeout)) {
+    ::kill(static_cast<pid_t>(r.pid), SIGKILL);
+    wait_gone(r, 5s);
+  }
+  mark_stopped(r);
+  return r;
+}
+
+VmRecord VmManager::kill(const std::string& name) {
+  VmRecord r = reconcile(existing(name));
+  if (r.pid == 0) throw error("VM {} is not running", name);
+  ::kill(static_cast<pid_t>(r.pid), SIGKILL);
+  if (!wait_gone(r, 5s)) throw error("VM {}'s VMM (pid {}) did not die after SIGKILL", name, r.pid);
+  mark_stopped(r);
+  // Its sockets stay behind after SIGKILL; the next start replaces them.
+  return r;
+}
+
+VmRecord VmManager::pause(const std::string& name) {
+  VmRecord r = reconcile(existing(name));
+  if (r.pid == 0) throw error("VM {} is not running", name);
+  api::ApiClient(r.api_socket).expect_ok("PATCH", "/vm", nlohmann::json{{"state", "Paused"}});
+  return reconcile(r);
+}
+
+VmRecord VmManager::resume(const std::string& name) {
+  VmRecord r = reconcile(existing(name));
+  if (r.pid == 0) throw error("VM {} is not running", name);
+  api::ApiClient(r.api_socket).expect_ok("PATCH", "/vm", nlohmann::json{{"state", "Resumed"}});
+  return reconcile(r);
+}
+
+}  // namespace insula::manager

@@ -1,0 +1,22 @@
+// VmRecord: what the state database keeps about one named VM.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace insula::manager {
+
+struct VmRecord {
+  std::string name;
+  std::string kernel, initrd, cmdline;
+  uint32_t cpus = 1;
+  uint64_t memory = 256ULL << 20;
+  // Runtime: the VMM process serving it (pid 0: none) and what it said last.
+  std::string state = "stopped";  // stopped, starting, running, paused
+  int64_t pid = 0;
+  uint64_t pid_start = 0;  // the process's start time (/proc/PID/stat field 22): pids get reused
+  std::string api_socket, console_socket, log_path;
+  int64_t created_at = 0;  // unix seconds
+};
+
+}  // namespace insula::manager

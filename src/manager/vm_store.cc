@@ -1,0 +1,148 @@
+// VmStore over the sqlite3 C API (prepared statements only).
+#include "manager/vm_store.h"
+
+#include <sqlite3.h>
+#include <sys/stat.h>
+
+#include <ctime>
+#include <filesystem>
+#include <memory>
+
+#include "base/error.h"
+
+namespace insula::manager {
+
+namespace {
+
+struct StmtDeleter {
+  void operator()(sqlite3_stmt* s) const { sqlite3_finalize(s); }
+};
+using Stmt = std::unique_ptr<sqlite3_stmt, StmtDeleter>;
+
+Stmt prepare(sqlite3* db, const char* sql) {
+  sqlite3_stmt* s = nullptr;
+  if (sqlite3_prepare_v2(db, sql, -1, &s, nullptr) != SQLITE_OK)
+    throw error("state database: cannot prepare a statement: {}", sqlite3_errmsg(db));
+  return Stmt(s);
+}
+
+void bind_text(sqlite3_stmt* s, int i, const std::string& v) { sqlite3_bind_text(s, i, v.c_str(), -1, SQLITE_TRANSIENT); }
+
+std::string column_text(sqlite3_stmt* s, int i) {
+  const unsigned char* t = sqlite3_column_text(s, i);
+  return t ? reinterpret_cast<const char*>(t) : "";
+}
+
+void step_done(sqlite3* db, sqlite3_stmt* s) {
+  if (sqlite3_step(s) != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db));
+}
+
+constexpr const char* kColumns =
+    "name, kernel, initrd, cmdline, cpus, memory, state, pid, pid_start, api_socket, console_socket, log_path, created_at";
+
+VmRecord read_row(sqlite3_stmt* s) {
+  VmRecord r;
+  r.name = column_text(s, 0);
+  r.kernel = column_text(s, 1);
+  r.initrd = column_text(s, 2);
+  r.cmdline = column_text(s, 3);
+  r.cpus = static_cast<uint32_t>(sqlite3_column_int64(s, 4));
+  r.memory = static_cast<uint64_t>(sqlite3_column_int64(s, 5));
+  r.state = column_text(s, 6);
+  r.pid = sqlite3_column_int64(s, 7);
+  r.pid_start = static_cast<uint64_t>(sqlite3_column_int64(s, 8));
+  r.api_socket = column_text(s, 9);
+  r.console_socket = column_text(s, 10);
+  r.log_path = column_text(s, 11);
+  r.created_at = sqlite3_column_int64(s, 12);
+  return r;
+}
+
+}  // namespace
+
+VmStore::VmStore(const std::string& state_dir) : path_(state_dir + "/insula.db") {
+  std::error_code ec;
+  bool created = std::filesystem::create_directories(state_dir, ec);
+  if (ec) throw error("cannot create the state directory {}: {} (set --state-dir or INSULA_STATE_DIR)", state_dir, ec.message());
+  if (created) ::chmod(state_dir.c_str(), 0700);  // only ours: never narrow a directory the user gave us
+  if (sqlite3_open_v2(path_.c_str(), &db_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, nullptr) != SQLITE_OK) {
+    std::string msg = db_ ? sqlite3_errmsg(db_) : "out of memory";
+    sqlite3_close(db_);
+    throw error("cannot open the state database {}: {}", path_, msg);
+  }
+  // Several CLIs may run at once: wait for each other instead of failing.
+  sqlite3_busy_timeout(db_, 5000);
+  exec("PRAGMA journal_mode=WAL");
+  exec("PRAGMA synchronous=NORMAL");
+  exec("CREATE TABLE IF NOT EXISTS vms ("
+       " name TEXT PRIMARY KEY, kernel TEXT NOT NULL, initrd TEXT NOT NULL, cmdline TEXT NOT NULL,"
+       " cpus INTEGER NOT NULL, memory INTEGER NOT NULL, state TEXT NOT NULL, pid INTEGER NOT NULL,"
+       " pid_start INTEGER NOT NULL, api_socket TEXT NOT NULL, console_socket TEXT NOT NULL,"
+       " log_path TEXT NOT NULL, created_at INTEGER NOT NULL)");
+}
+
+VmStore::~VmStore() { sqlite3_close(db_); }
+
+void VmStore::exec(const char* sql) {
+  char* err = nullptr;
+  if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : sqlite3_errmsg(db_);
+    sqlite3_free(err);
+    throw error("state database {}: {}", path_, msg);
+  }
+}
+
+void VmStore::insert(const VmRecord& r) {
+  auto s = prepare(db_, fmt::format("INSERT INTO vms ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", kColumns).c_str());
+  bind_text(s.get(), 1, r.name);
+  bind_text(s.get(), 2, r.kernel);
+  bind_text(s.get(), 3, r.initrd);
+  bind_text(s.get(), 4, r.cmdline);
+  sqlite3_bind_int64(s.get(), 5, r.cpus);
+  sqlite3_bind_int64(s.get(), 6, static_cast<int64_t>(r.memory));
+  bind_text(s.get(), 7, r.state);
+  sqlite3_bind_int64(s.get(), 8, r.pid);
+  sqlite3_bind_int64(s.get(), 9, static_cast<int64_t>(r.pid_start));
+  bind_text(s.get(), 10, r.api_socket);
+  bind_text(s.get(), 11, r.console_socket);
+  bind_text(s.get(), 12, r.log_path);
+  sqlite3_bind_int64(s.get(), 13, r.created_at ? r.created_at : static_cast<int64_t>(std::time(nullptr)));
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_CONSTRAINT) throw error("a VM named {} already exists", r.name);
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+}
+
+std::optional<VmRecord> VmStore::get(const std::string& name) {
+  auto s = prepare(db_, fmt::format("SELECT {} FROM vms WHERE name = ?", kColumns).c_str());
+  bind_text(s.get(), 1, name);
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) return read_row(s.get());
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return std::nullopt;
+}
+
+std::vector<VmRecord> VmStore::list() {
+  auto s = prepare(db_, fmt::format("SELECT {} FROM vms ORDER BY name", kColumns).c_str());
+  std::vector<VmRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(read_row(s.get()));
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return out;
+}
+
+void VmStore::set_runtime(const std::string& name, const std::string& state, int64_t pid, uint64_t pid_start) {
+  auto s = prepare(db_, "UPDATE vms SET state = ?, pid = ?, pid_start = ? WHERE name = ?");
+  bind_text(s.get(), 1, state);
+  sqlite3_bind_int64(s.get(), 2, pid);
+  sqlite3_bind_int64(s.get(), 3, static_cast<int64_t>(pid_start));
+  bind_text(s.get(), 4, name);
+  step_done(db_, s.get());
+}
+
+void VmStore::remove(const std::string& name) {
+  auto s = prepare(db_, "DELETE FROM vms WHERE name = ?");
+  bind_text(s.get(), 1, name);
+  step_done(db_, s.get());
+}
+
+}  // namespace insula::manager

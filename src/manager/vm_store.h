@@ -1,0 +1,34 @@
+// VmStore: the VM records in <state-dir>/insula.db (SQLite, WAL). Each call
+// is one transaction, so a killed CLI leaves either the old or the new row.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "manager/vm_record.h"
+
+struct sqlite3;
+
+namespace insula::manager {
+
+class VmStore {
+ public:
+  explicit VmStore(const std::string& state_dir);  // creates the dir and schema
+  ~VmStore();
+  VmStore(const VmStore&) = delete;
+  VmStore& operator=(const VmStore&) = delete;
+
+  void insert(const VmRecord& r);  // throws if the name is taken
+  std::optional<VmRecord> get(const std::string& name);
+  std::vector<VmRecord> list();
+  void set_runtime(const std::string& name, const std::string& state, int64_t pid, uint64_t pid_start);
+  void remove(const std::string& name);
+
+ private:
+  void exec(const char* sql);
+  sqlite3* db_ = nullptr;
+  std::string path_;
+};
+
+}  // namespace insula::manager
