@@ -298,8 +298,8 @@ void Qcow2Image::write_locked(uint64_t offset, std::span<const uint8_t> buf) {
         if (owned_k) break;
         ++k;
       }
+      uint64_t host = refcounts().allocate(k, &k);
       uint64_t run_end = std::min(table_end, cluster_start + k * cs_);
-      uint64_t host = refcounts().allocate(k);
       check_host_range(host, k * cs_);
       file_end_ = std::max<uint64_t>(file_end_, host + k * cs_);
       // Head: bytes of the first cluster before the write.

@@ -131,44 +131,32 @@ void Refcounts::release_bytes(uint64_t offset, uint64_t length) {
   update(first, last - first + 1, -1);
 }
 
-uint64_t Refcounts::allocate(uint64_t n) {
+uint64_t Refcounts::allocate(uint64_t n, uint64_t* got) {
   for (;;) {
-    // First run of n free clusters at or after the cursor.
-    uint64_t start = free_cursor_, run = 0;
-    for (uint64_t c = free_cursor_; run < n; ++c) {
-      if (c == 0) {  // the header
-        start = 1;
-        continue;
-      }
-      uint64_t index = c / per_block_;
-      if (!has_block(index)) {  // a whole missing block is free
-        if (run == 0) start = c;
-        uint64_t end = (index + 1) * per_block_;
-        run += end - c;
-        c = end - 1;
-        continue;
-      }
-      if (get(c) == 0) {
-        if (run == 0) start = c;
-        ++run;
-      } else {
-        run = 0;
-      }
+    // The first free cluster at or after the cursor.
+    uint64_t c = std::max<uint64_t>(free_cursor_, 1);  // cluster 0 is the header
+    while (has_block(c / per_block_) && get(c) != 0) ++c;
+    if (!has_block(c / per_block_)) {
+      create_block(c / per_block_);  // lands at the block's first cluster
+      continue;
     }
-    if (((start + n) << cluster_bits_) >> cluster_bits_ != start + n || ((start + n) << cluster_bits_) > kOffsetMask)
+    // Extend the run up to n, stopping where a refcount block is missing
+    // (it will be created at exactly that spot).
+    uint64_t len = 1;
+    while (len < n && has_block((c + len) / per_block_) && get(c + len) == 0) ++len;
+    if (len < n && !got) {  // caller needs n contiguous clusters: keep looking
+      free_cursor_ = c + len;
+      uint64_t saved = c;
+      uint64_t r = allocate(n, nullptr);
+      free_cursor_ = std::min(free_cursor_, saved);
+      return r;
+    }
+    if (((c + len) << cluster_bits_) > kOffsetMask || ((c + len) << cluster_bits_) >> cluster_bits_ != c + len)
       throw error("'{}' is full: host offsets would exceed the qcow2 limit", file_.path());
-    bool created = false;
-    for (uint64_t index = start / per_block_; index <= (start + n - 1) / per_block_; ++index) {
-      if (!has_block(index)) {
-        create_block(index);
-        created = true;
-        break;
-      }
-    }
-    if (created) continue;  // the new block may sit inside the run: search again
-    update(start, n, +1);
-    free_cursor_ = start + n;
-    return start << cluster_bits_;
+    update(c, len, +1);
+    free_cursor_ = c + len;
+    if (got) *got = len;
+    return c << cluster_bits_;
   }
 }
 

@@ -33,8 +33,9 @@ class Refcounts {
   // Adds delta to n consecutive clusters; throws on overflow or underflow.
   void update(uint64_t first, uint64_t n, int64_t delta);
   // Finds n consecutive free clusters, gives them refcount 1, returns the
-  // host offset of the first.
-  uint64_t allocate(uint64_t n);
+  // host offset of the first. With got, takes fewer (at least one) when the
+  // first free run is shorter and stores how many.
+  uint64_t allocate(uint64_t n, uint64_t* got = nullptr);
   // Frees the clusters covering [offset, offset+length) by one reference.
   void release_bytes(uint64_t offset, uint64_t length);
   void drop_cache() { blocks_.clear(); }
