@@ -40,6 +40,9 @@ struct OpenOptions {
   bool read_only = false;
   std::string format;  // "raw", "qcow2", or "" to detect from the file
   CacheMode cache = CacheMode::kWriteback;
+  // false: an image that names a backing file is refused instead of opening
+  // it (for untrusted images, e.g. fuzzing).
+  bool open_backing = true;
 };
 
 class BlockDevice {
