@@ -80,3 +80,14 @@ CompareResult compare_images(const std::string& a, const std::string& fa, const 
 bool is_zero(std::span<const uint8_t> buf);
 
 }  // namespace insula::block
+
+namespace insula::block {
+
+// Grows (or with shrink, shrinks) an image's virtual size.
+void resize_image(const std::string& path, const std::string& format, uint64_t new_size, bool shrink);
+
+// Writes the overlay's own clusters into its backing file; then empties the
+// overlay unless keep_top (qemu-img commit -d).
+void commit_image(const std::string& path, const std::string& format, bool keep_top, const Progress& progress);
+
+}  // namespace insula::block

@@ -44,6 +44,7 @@ class Refcounts {
   std::vector<uint8_t>& block(uint64_t index);  // loads into the cache
   bool has_block(uint64_t index) const { return index < table_.size() && table_[index] != 0; }
   void create_block(uint64_t index);
+  uint64_t allocate_at_end(uint64_t n);
   void grow_table(uint64_t needed_index);
   uint64_t get_entry(const std::vector<uint8_t>& b, uint64_t i) const;
   void put_entry(std::vector<uint8_t>& b, uint64_t i, uint64_t v) const;

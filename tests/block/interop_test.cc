@@ -219,5 +219,44 @@ TEST(Interop, InfoMapAndCompareLikeQemu) {
   EXPECT_EQ(run(fmt::format("{} img check {}", INSULA_BIN, dir / "s.qcow2"), &out), 0) << out;
 }
 
+TEST(Interop, CommitAndResize) {
+  REQUIRE_QEMU();
+  TempDir dir;
+  std::string out;
+  auto base = test::random_bytes(3 << 20, 21);
+  write_file(dir / "b.raw", base);
+  ASSERT_EQ(run(fmt::format("{} img convert -O qcow2 {} {}", INSULA_BIN, dir / "b.raw", dir / "base.qcow2"), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("cd {} && {} img create -f qcow2 -b base.qcow2 -F qcow2 top.qcow2", dir.path(), INSULA_BIN), &out), 0);
+  ASSERT_EQ(run(fmt::format("qemu-io -c 'write -P 0x11 100k 500k' -c 'write -z 2M 128k' {}", dir / "top.qcow2"), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img convert -O raw {} {}", dir / "top.qcow2", dir / "expect.raw"), &out), 0);
+  ASSERT_EQ(run(fmt::format("{} img commit {}", INSULA_BIN, dir / "top.qcow2"), &out), 0) << out;
+  expect_qemu_clean(dir / "base.qcow2");
+  expect_qemu_clean(dir / "top.qcow2");
+  expect_qemu_equal(dir / "expect.raw", dir / "base.qcow2");
+  expect_qemu_equal(dir / "expect.raw", dir / "top.qcow2");
+  // The overlay was emptied: nothing of it is at depth 0 any more.
+  ASSERT_EQ(run(fmt::format("qemu-img map --output json {}", dir / "top.qcow2"), &out), 0);
+  EXPECT_EQ(out.find("\"depth\": 0, \"present\": true"), std::string::npos) << out;
+  // Grow past what the L1 table holds (512-byte clusters), then write there.
+  ASSERT_EQ(run(fmt::format("{} img create -f qcow2 -o cluster_size=512 {} 1M", INSULA_BIN, dir / "s.qcow2"), &out), 0);
+  ASSERT_EQ(run(fmt::format("{} img resize {} 10G", INSULA_BIN, dir / "s.qcow2"), &out), 0) << out;
+  expect_qemu_clean(dir / "s.qcow2");
+  {
+    auto dev = open_image(dir / "s.qcow2");
+    EXPECT_EQ(dev->size(), 10ULL << 30);
+    auto d = test::random_bytes(100000, 1);
+    dev->write((9ULL << 30) + 7, d);
+  }
+  expect_qemu_clean(dir / "s.qcow2");
+  // Shrink needs --shrink, and keeps what lies before the new end.
+  EXPECT_NE(run(fmt::format("{} img resize {} 1M", INSULA_BIN, dir / "base.qcow2"), &out), 0);
+  ASSERT_EQ(run(fmt::format("{} img resize --shrink {} 1M", INSULA_BIN, dir / "base.qcow2"), &out), 0) << out;
+  expect_qemu_clean(dir / "base.qcow2");
+  auto expect = read_file(dir / "expect.raw");
+  expect.resize(1 << 20);
+  write_file(dir / "e1.raw", expect);
+  expect_qemu_equal(dir / "e1.raw", dir / "base.qcow2");
+}
+
 }  // namespace
 }  // namespace insula::block
