@@ -17,6 +17,11 @@
 
 namespace insula::block {
 
+namespace {
+// O_DIRECT requests wait on the device, so more of them in flight help.
+constexpr unsigned kDirectThreads = 4;
+}  // namespace
+
 double run_bench(const BenchRequest& req) {
   OpenOptions o;
   o.read_only = !req.write;
@@ -29,8 +34,9 @@ double run_bench(const BenchRequest& req) {
   // More threads than cores only adds contention for synchronous I/O on a
   // page cache; for O_DIRECT, more requests in flight help the device.
   unsigned hw = std::max(1U, std::thread::hardware_concurrency());
-  unsigned threads = std::min<unsigned>(req.depth ? req.depth : 1,
-                                        req.cache == CacheMode::kDirect ? 16 : hw);
+  unsigned threads = req.threads ? req.threads
+                                : std::min<unsigned>(req.depth ? req.depth : 1,
+                                                     req.cache == CacheMode::kDirect ? kDirectThreads : hw);
   std::atomic<uint64_t> next{0};
   std::atomic<bool> failed{false};
   std::string failure;

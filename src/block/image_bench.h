@@ -20,6 +20,7 @@ struct BenchRequest {
   uint8_t pattern = 0;
   uint64_t flush_interval = 0;  // writes between flushes (0 = none)
   CacheMode cache = CacheMode::kWriteback;
+  unsigned threads = 0;  // worker threads serving the requests (0 = automatic)
 };
 
 // Returns the elapsed seconds.

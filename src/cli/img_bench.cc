@@ -26,6 +26,7 @@ void add_img_bench(CLI::App& img, Context&) {
   c->add_flag("-w", a->r.write, "write instead of read");
   c->add_option("--pattern", a->pattern, "byte written by -w (default 0)");
   c->add_option("--flush-interval", a->r.flush_interval, "flush after this many writes");
+  c->add_option("--threads", a->r.threads, "worker threads (insula only; default: automatic)");
   c->add_option("filename", a->r.path)->required();
   c->callback([a] {
     block::BenchRequest& r = a->r;
