@@ -33,6 +33,7 @@ std::unique_ptr<BlockDevice> open_chain(const std::string& path, const OpenOptio
   if (format != "qcow2") throw error("unknown image format '{}' for '{}' (use raw or qcow2)", format, path);
   if (detect_format(f) != "qcow2") throw error("'{}' is not a qcow2 image", path);
   return detail::open_qcow2(std::move(f), options, [&](const qcow2::Header& h) -> std::unique_ptr<BlockDevice> {
+    if (options.ignore_backing) return nullptr;
     if (!options.open_backing)
       throw error("'{}' has a backing file ('{}') and backing files are disabled here", path, h.backing_file);
     std::filesystem::path name(h.backing_file);

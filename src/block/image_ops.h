@@ -64,6 +64,9 @@ struct ConvertRequest {
   std::string source, source_format;
   std::string dest, dest_format = "raw";
   bool compress = false;
+  // Like qemu-img convert's default cache mode "unsafe", the output is not
+  // flushed unless asked (-t writeback/none): a crashed convert is redone.
+  bool flush = false;
   FormatOptions options;
 };
 void convert_image(const ConvertRequest& req, const Progress& progress);
@@ -89,5 +92,14 @@ void resize_image(const std::string& path, const std::string& format, uint64_t n
 // Writes the overlay's own clusters into its backing file; then empties the
 // overlay unless keep_top (qemu-img commit -d).
 void commit_image(const std::string& path, const std::string& format, bool keep_top, const Progress& progress);
+
+}  // namespace insula::block
+
+namespace insula::block {
+
+// Points the overlay at another backing file ("" for none). Unless unsafe,
+// first copies into it what would otherwise read differently.
+void rebase_image(const std::string& path, const std::string& format, const std::string& backing,
+                  const std::string& backing_format, bool unsafe, const Progress& progress);
 
 }  // namespace insula::block

@@ -70,6 +70,9 @@ class Qcow2Image final : public BlockDevice {
   void write_compressed(uint64_t offset, std::span<const uint8_t> data);
   // Changes the virtual size; shrinking drops the clusters past the end.
   void resize(uint64_t new_size, bool allow_shrink);
+  // Rewrites the header to name another backing file (or none, with "").
+  // Only the header changes: the caller decides whether data must move.
+  void set_backing(const std::string& name, const std::string& format);
   // Makes every cluster unallocated (reads come from the backing file again):
   // what commit does to the overlay afterwards.
   void make_empty();

@@ -71,3 +71,24 @@ void Qcow2Image::make_empty() {
 }
 
 }  // namespace insula::block
+
+namespace insula::block {
+
+void Qcow2Image::set_backing(const std::string& name, const std::string& format) {
+  check_writable();
+  std::unique_lock lk(lock_);
+  qcow2::Header h = h_;
+  h.backing_file = name;
+  h.backing_format = name.empty() ? std::string() : format;
+  std::vector<uint8_t> raw = qcow2::serialize_header(h);  // throws if it would not fit
+  // Clear the rest of the old header area so no stale extension survives.
+  uint64_t old_end = std::max<uint64_t>(h_.header_length, h_.backing_file_offset + h_.backing_file_size);
+  if (raw.size() < old_end) raw.resize(old_end, 0);
+  raw.resize(std::max<size_t>(raw.size(), std::min<uint64_t>(cs_, 4096)), 0);
+  if (raw.size() > cs_) raw.resize(cs_);
+  file_.write(0, raw);
+  file_.sync();
+  h_ = h;
+}
+
+}  // namespace insula::block

@@ -1,4 +1,5 @@
-// `insula img resize [-f fmt] [--shrink] file [+|-]size`
+// `insula img resize`, `commit` and `rebase`: the commands that change an
+// image's size or backing chain in place.
 #include "base/error.h"
 #include "base/size.h"
 #include "cli/img_commands.h"
@@ -48,6 +49,28 @@ void add_img_commit(CLI::App& img, Context&) {
   c->callback([a] {
     block::commit_image(a->file, a->format, a->keep, progress_printer(a->progress));
     fmt::print("Image committed.\n");
+  });
+}
+
+}  // namespace insula::cli
+
+namespace insula::cli {
+
+void add_img_rebase(CLI::App& img, Context&) {
+  struct Args {
+    std::string format, file, backing, backing_format;
+    bool unsafe = false, progress = false;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* c = img.add_subcommand("rebase", "change an overlay's backing file");
+  c->add_option("-f", a->format, "image format");
+  c->add_option("-b", a->backing, "new backing file (\"\" for none)")->required();
+  c->add_option("-F", a->backing_format, "new backing file format");
+  c->add_flag("-u", a->unsafe, "unsafe: only rewrite the header");
+  c->add_flag("-p", a->progress, "show progress");
+  c->add_option("filename", a->file)->required();
+  c->callback([a] {
+    block::rebase_image(a->file, a->format, a->backing, a->backing_format, a->unsafe, progress_printer(a->progress));
   });
 }
 

@@ -258,5 +258,30 @@ TEST(Interop, CommitAndResize) {
   expect_qemu_equal(dir / "e1.raw", dir / "base.qcow2");
 }
 
+TEST(Interop, RebaseSafeAndUnsafe) {
+  REQUIRE_QEMU();
+  TempDir dir;
+  std::string out;
+  write_file(dir / "a.raw", test::random_bytes(2 << 20, 31));
+  auto b = read_file(dir / "a.raw");
+  std::memset(&b[1 << 20], 0x77, 300000);  // the new base differs in part
+  write_file(dir / "b.raw", b);
+  ASSERT_EQ(run(fmt::format("{} img convert -O qcow2 {} {}", INSULA_BIN, dir / "a.raw", dir / "a.qcow2"), &out), 0);
+  ASSERT_EQ(run(fmt::format("{} img convert -O qcow2 {} {}", INSULA_BIN, dir / "b.raw", dir / "b.qcow2"), &out), 0);
+  ASSERT_EQ(run(fmt::format("cd {} && {} img create -f qcow2 -b a.qcow2 -F qcow2 top.qcow2", dir.path(), INSULA_BIN), &out), 0);
+  ASSERT_EQ(run(fmt::format("qemu-io -c 'write -P 0x11 4096 70000' {}", dir / "top.qcow2"), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img convert -O raw {} {}", dir / "top.qcow2", dir / "expect.raw"), &out), 0);
+  ASSERT_EQ(run(fmt::format("{} img rebase -b b.qcow2 -F qcow2 {}", INSULA_BIN, dir / "top.qcow2"), &out), 0) << out;
+  expect_qemu_clean(dir / "top.qcow2");
+  expect_qemu_equal(dir / "expect.raw", dir / "top.qcow2");
+  ASSERT_EQ(run(fmt::format("qemu-img info {}", dir / "top.qcow2"), &out), 0);
+  EXPECT_NE(out.find("backing file: b.qcow2"), std::string::npos) << out;
+  // Unsafe: only the name changes, even when the old base is gone.
+  std::filesystem::rename(dir / "b.qcow2", dir / "c.qcow2");
+  ASSERT_EQ(run(fmt::format("{} img rebase -u -b c.qcow2 -F qcow2 {}", INSULA_BIN, dir / "top.qcow2"), &out), 0) << out;
+  expect_qemu_clean(dir / "top.qcow2");
+  expect_qemu_equal(dir / "expect.raw", dir / "top.qcow2");
+}
+
 }  // namespace
 }  // namespace insula::block
