@@ -40,6 +40,12 @@ struct OpenOptions {
   bool read_only = false;
   std::string format;  // "raw", "qcow2", or "" to detect from the file
   CacheMode cache = CacheMode::kWriteback;
+  // false: an image that names a backing file is refused instead of opening
+  // it (for untrusted images, e.g. fuzzing).
+  bool open_backing = true;
+  // true: open without the backing file, as if there were none (for header
+  // edits such as `rebase -u` when the old backing file is gone).
+  bool ignore_backing = false;
 };
 
 class BlockDevice {

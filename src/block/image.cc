@@ -32,13 +32,17 @@ std::unique_ptr<BlockDevice> open_chain(const std::string& path, const OpenOptio
   if (format == "raw") return open_raw(std::move(f));
   if (format != "qcow2") throw error("unknown image format '{}' for '{}' (use raw or qcow2)", format, path);
   if (detect_format(f) != "qcow2") throw error("'{}' is not a qcow2 image", path);
-  return detail::open_qcow2(std::move(f), options, [&](const qcow2::Header& h) {
+  return detail::open_qcow2(std::move(f), options, [&](const qcow2::Header& h) -> std::unique_ptr<BlockDevice> {
+    if (options.ignore_backing) return nullptr;
+    if (!options.open_backing)
+      throw error("'{}' has a backing file ('{}') and backing files are disabled here", path, h.backing_file);
     std::filesystem::path name(h.backing_file);
     if (name.is_relative()) name = std::filesystem::path(path).parent_path() / name;
     OpenOptions bo;
     bo.read_only = true;
     bo.cache = options.cache;
     bo.format = h.backing_format;
+    bo.open_backing = true;
     try {
       return open_chain(name.string(), bo, seen, depth + 1);
     } catch (const Error&) {

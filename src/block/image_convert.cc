@@ -90,7 +90,7 @@ void convert_image(const ConvertRequest& req, const Progress& progress) {
     }
     if (progress) progress(static_cast<double>(pos) / static_cast<double>(size));
   }
-  dst->flush();
+  if (req.flush) dst->flush();
   if (progress) progress(1.0);
 }
 

@@ -64,6 +64,9 @@ struct ConvertRequest {
   std::string source, source_format;
   std::string dest, dest_format = "raw";
   bool compress = false;
+  // Like qemu-img convert's default cache mode "unsafe", the output is not
+  // flushed unless asked (-t writeback/none): a crashed convert is redone.
+  bool flush = false;
   FormatOptions options;
 };
 void convert_image(const ConvertRequest& req, const Progress& progress);
@@ -78,5 +81,25 @@ CompareResult compare_images(const std::string& a, const std::string& fa, const 
 
 // True when every byte of buf is zero.
 bool is_zero(std::span<const uint8_t> buf);
+
+}  // namespace insula::block
+
+namespace insula::block {
+
+// Grows (or with shrink, shrinks) an image's virtual size.
+void resize_image(const std::string& path, const std::string& format, uint64_t new_size, bool shrink);
+
+// Writes the overlay's own clusters into its backing file; then empties the
+// overlay unless keep_top (qemu-img commit -d).
+void commit_image(const std::string& path, const std::string& format, bool keep_top, const Progress& progress);
+
+}  // namespace insula::block
+
+namespace insula::block {
+
+// Points the overlay at another backing file ("" for none). Unless unsafe,
+// first copies into it what would otherwise read differently.
+void rebase_image(const std::string& path, const std::string& format, const std::string& backing,
+                  const std::string& backing_format, bool unsafe, const Progress& progress);
 
 }  // namespace insula::block

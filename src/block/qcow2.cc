@@ -298,8 +298,8 @@ void Qcow2Image::write_locked(uint64_t offset, std::span<const uint8_t> buf) {
         if (owned_k) break;
         ++k;
       }
+      uint64_t host = refcounts().allocate(k, &k);
       uint64_t run_end = std::min(table_end, cluster_start + k * cs_);
-      uint64_t host = refcounts().allocate(k);
       check_host_range(host, k * cs_);
       file_end_ = std::max<uint64_t>(file_end_, host + k * cs_);
       // Head: bytes of the first cluster before the write.
@@ -365,9 +365,8 @@ void Qcow2Image::write_compressed(uint64_t offset, std::span<const uint8_t> data
   release_entry(old);
 }
 
-void Qcow2Image::set_entries(uint64_t offset, uint64_t length, bool /*zero*/) {
+void Qcow2Image::set_entries(uint64_t offset, uint64_t length, uint64_t want) {
   // offset and length are cluster aligned (length may end at the disk end).
-  bool has_backing = backing_ != nullptr;
   uint64_t end = offset + length;
   for (uint64_t pos = offset; pos < end;) {
     uint64_t cluster = pos >> h_.cluster_bits;
@@ -375,9 +374,6 @@ void Qcow2Image::set_entries(uint64_t offset, uint64_t length, bool /*zero*/) {
     uint64_t first = cluster % l2_entries_;
     uint64_t count = std::min(l2_entries_ - first, (end - pos + cs_ - 1) / cs_);
     uint64_t next = pos + count * cs_;
-    // Without a backing file an unallocated cluster reads as zeros; with one
-    // (v3 only reaches here) the zero flag hides the backing data.
-    uint64_t want = has_backing ? kZeroFlag : 0;
     bool l1_empty = l1_index >= l1_.size() || !(l1_[l1_index] & kOffsetMask);
     if (l1_empty && want == 0) {
       pos = next;
@@ -420,7 +416,7 @@ void Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, bool /*may_unmap
     return;
   }
   write_zero_bytes(offset, a);
-  set_entries(a, b - a, true);
+  set_entries(a, b - a, zero_entry());
   write_zero_bytes(b, end);
 }
 
@@ -432,7 +428,13 @@ void Qcow2Image::discard(uint64_t offset, uint64_t length) {
   uint64_t end = offset + length;
   uint64_t a = (offset + cs_ - 1) & ~(cs_ - 1);
   uint64_t b = end == h_.size ? end : end & ~(cs_ - 1);
-  if (a < b) set_entries(a, b - a, false);
+  if (a < b) set_entries(a, b - a, zero_entry());
+}
+
+uint64_t Qcow2Image::zero_entry() const {
+  // Without a backing file an unallocated cluster reads as zeros; with one
+  // (v3 only) the zero flag hides the backing data.
+  return backing_ ? kZeroFlag : 0;
 }
 
 void Qcow2Image::flush() {

@@ -68,6 +68,14 @@ class Qcow2Image final : public BlockDevice {
   // Writes one whole cluster compressed (offset cluster aligned, data one
   // cluster or the disk's short last cluster); plain write if it won't shrink.
   void write_compressed(uint64_t offset, std::span<const uint8_t> data);
+  // Changes the virtual size; shrinking drops the clusters past the end.
+  void resize(uint64_t new_size, bool allow_shrink);
+  // Rewrites the header to name another backing file (or none, with "").
+  // Only the header changes: the caller decides whether data must move.
+  void set_backing(const std::string& name, const std::string& format);
+  // Makes every cluster unallocated (reads come from the backing file again):
+  // what commit does to the overlay afterwards.
+  void make_empty();
   // Recounts every reference and compares with the refcounts (qemu-img check).
   CheckResult check(RepairMode repair);
 
@@ -90,7 +98,8 @@ class Qcow2Image final : public BlockDevice {
   void read_backing(uint64_t offset, std::span<uint8_t> out);
   void old_cluster_content(uint64_t entry, uint64_t cluster_vaddr, std::span<uint8_t> out);
   void write_locked(uint64_t offset, std::span<const uint8_t> buf);  // exclusive lock
-  void set_entries(uint64_t offset, uint64_t length, bool zero);      // exclusive lock
+  void set_entries(uint64_t offset, uint64_t length, uint64_t entry);  // exclusive lock
+  uint64_t zero_entry() const;
   void release_entry(uint64_t entry);
   void write_l2_entries(uint64_t l2_offset, const L2Table& t, uint64_t first, uint64_t count);
   void check_range(uint64_t offset, uint64_t length) const;

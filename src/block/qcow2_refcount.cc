@@ -131,44 +131,79 @@ void Refcounts::release_bytes(uint64_t offset, uint64_t length) {
   update(first, last - first + 1, -1);
 }
 
-uint64_t Refcounts::allocate(uint64_t n) {
+uint64_t Refcounts::allocate(uint64_t n, uint64_t* got) {
   for (;;) {
-    // First run of n free clusters at or after the cursor.
-    uint64_t start = free_cursor_, run = 0;
-    for (uint64_t c = free_cursor_; run < n; ++c) {
-      if (c == 0) {  // the header
-        start = 1;
-        continue;
-      }
-      uint64_t index = c / per_block_;
-      if (!has_block(index)) {  // a whole missing block is free
-        if (run == 0) start = c;
-        uint64_t end = (index + 1) * per_block_;
-        run += end - c;
-        c = end - 1;
-        continue;
-      }
-      if (get(c) == 0) {
-        if (run == 0) start = c;
-        ++run;
-      } else {
-        run = 0;
-      }
+    // The first free cluster at or after the cursor.
+    uint64_t c = std::max<uint64_t>(free_cursor_, 1);  // cluster 0 is the header
+    while (has_block(c / per_block_) && get(c) != 0) ++c;
+    if (!has_block(c / per_block_)) {
+      create_block(c / per_block_);  // lands at the block's first cluster
+      continue;
     }
-    if (((start + n) << cluster_bits_) >> cluster_bits_ != start + n || ((start + n) << cluster_bits_) > kOffsetMask)
+    // Extend the run up to n, stopping where a refcount block is missing
+    // (it will be created at exactly that spot).
+    uint64_t len = 1;
+    while (len < n && has_block((c + len) / per_block_) && get(c + len) == 0) ++len;
+    if (len < n && !got) return allocate_at_end(n);  // caller needs n contiguous clusters
+    if (((c + len) << cluster_bits_) > kOffsetMask || ((c + len) << cluster_bits_) >> cluster_bits_ != c + len)
       throw error("'{}' is full: host offsets would exceed the qcow2 limit", file_.path());
-    bool created = false;
-    for (uint64_t index = start / per_block_; index <= (start + n - 1) / per_block_; ++index) {
-      if (!has_block(index)) {
-        create_block(index);
-        created = true;
-        break;
-      }
+    update(c, len, +1);
+    free_cursor_ = c + len;
+    if (got) *got = len;
+    return c << cluster_bits_;
+  }
+}
+
+uint64_t Refcounts::allocate_at_end(uint64_t n) {
+  // Past the end of the file everything is free; the refcount blocks this
+  // range lacks go right after it and count themselves and the range.
+  for (;;) {
+    uint64_t first = (file_.size() + cluster_size_ - 1) >> cluster_bits_;
+    uint64_t nblocks = 0;
+    for (;;) {
+      uint64_t need = 0;
+      for (uint64_t b = first / per_block_; b <= (first + n + nblocks - 1) / per_block_; ++b)
+        if (!has_block(b)) ++need;
+      if (need <= nblocks) break;
+      nblocks = need;
     }
-    if (created) continue;  // the new block may sit inside the run: search again
-    update(start, n, +1);
-    free_cursor_ = start + n;
-    return start << cluster_bits_;
+    uint64_t last_index = (first + n + nblocks - 1) / per_block_;
+    if (last_index >= table_.size()) {
+      grow_table(last_index);  // moves the end of the file: plan again
+      continue;
+    }
+    if (((first + n + nblocks) << cluster_bits_) > kOffsetMask)
+      throw error("'{}' is full: host offsets would exceed the qcow2 limit", file_.path());
+    uint64_t end = first + n + nblocks;
+    std::vector<uint64_t> missing;
+    for (uint64_t b = first / per_block_; b <= (end - 1) / per_block_; ++b)
+      if (!has_block(b)) missing.push_back(b);
+    for (size_t k = 0; k < missing.size(); ++k) {
+      uint64_t index = missing[k];
+      std::vector<uint8_t> blk(cluster_size_, 0);
+      for (uint64_t c = std::max(first, index * per_block_); c < std::min(end, (index + 1) * per_block_); ++c)
+        put_entry(blk, c % per_block_, 1);
+      uint64_t at = (first + n + k) << cluster_bits_;
+      file_.write(at, blk);
+      blocks_[index] = std::move(blk);
+    }
+    // Only now point the table at them (block contents first).
+    for (size_t k = 0; k < missing.size(); ++k) {
+      uint64_t index = missing[k];
+      table_[index] = (first + n + k) << cluster_bits_;
+      uint8_t e[8];
+      put64(e, table_[index]);
+      file_.write(table_offset_ + index * 8, e);
+    }
+    // Clusters of the range covered by blocks that already existed.
+    for (uint64_t c = first; c < end; ++c) {
+      uint64_t index = c / per_block_;
+      if (std::find(missing.begin(), missing.end(), index) == missing.end()) update(c, 1, +1);
+    }
+    if (nblocks == 0 && end > first + n) throw error("internal error: refcount block plan of '{}'", file_.path());
+    // Make sure the file covers the whole range even before it is written.
+    if (file_.size() < (end << cluster_bits_)) file_.truncate(end << cluster_bits_);
+    return first << cluster_bits_;
   }
 }
 

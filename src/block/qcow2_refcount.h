@@ -33,8 +33,9 @@ class Refcounts {
   // Adds delta to n consecutive clusters; throws on overflow or underflow.
   void update(uint64_t first, uint64_t n, int64_t delta);
   // Finds n consecutive free clusters, gives them refcount 1, returns the
-  // host offset of the first.
-  uint64_t allocate(uint64_t n);
+  // host offset of the first. With got, takes fewer (at least one) when the
+  // first free run is shorter and stores how many.
+  uint64_t allocate(uint64_t n, uint64_t* got = nullptr);
   // Frees the clusters covering [offset, offset+length) by one reference.
   void release_bytes(uint64_t offset, uint64_t length);
   void drop_cache() { blocks_.clear(); }
@@ -43,6 +44,7 @@ class Refcounts {
   std::vector<uint8_t>& block(uint64_t index);  // loads into the cache
   bool has_block(uint64_t index) const { return index < table_.size() && table_[index] != 0; }
   void create_block(uint64_t index);
+  uint64_t allocate_at_end(uint64_t n);
   void grow_table(uint64_t needed_index);
   uint64_t get_entry(const std::vector<uint8_t>& b, uint64_t i) const;
   void put_entry(std::vector<uint8_t>& b, uint64_t i, uint64_t v) const;

@@ -12,6 +12,10 @@ void add_img_commands(CLI::App& app, Context& ctx) {
   add_img_check(*img, ctx);
   add_img_map(*img, ctx);
   add_img_compare(*img, ctx);
+  add_img_bench(*img, ctx);
+  add_img_resize(*img, ctx);
+  add_img_commit(*img, ctx);
+  add_img_rebase(*img, ctx);
 }
 
 }  // namespace insula::cli

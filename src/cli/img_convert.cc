@@ -13,9 +13,13 @@ void add_img_convert(CLI::App& img, Context&) {
   c->add_flag("-c", r->compress, "compress the output clusters (qcow2)");
   c->add_flag("-p", *progress, "show progress");
   c->add_option("-o", *opts, "output format options (as for create)");
+  auto cache = std::make_shared<std::string>("unsafe");
+  c->add_option("-t", *cache, "output cache mode: unsafe (default, no flush), writeback or none (flush at the end)")
+      ->check(CLI::IsMember({"unsafe", "writeback", "writethrough", "none", "directsync"}));
   c->add_option("source", r->source)->required();
   c->add_option("dest", r->dest)->required();
-  c->callback([r, opts, progress] {
+  c->callback([r, opts, progress, cache] {
+    r->flush = *cache != "unsafe";
     r->options = block::parse_format_options(*opts);
     block::convert_image(*r, progress_printer(*progress));
   });

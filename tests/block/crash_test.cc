@@ -1,0 +1,95 @@
+// Crash safety: a writer killed by SIGKILL at random points, many times, on
+// the same image; after each kill qemu-img check must find no corruption
+// (leaks are allowed) and every flushed batch must read back intact.
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
+
+#include "block/block_device.h"
+#include "block/image_ops.h"
+#include "test_util.h"
+
+namespace insula::block {
+namespace {
+
+constexpr uint64_t kRegion = 256 << 10;
+
+// The writer's batch k, replayed into a model of its region.
+std::vector<uint8_t> expected_region(uint64_t seed, uint64_t k) {
+  std::vector<uint8_t> m(kRegion, 0);
+  std::mt19937_64 rng(seed * 1000003 + k);
+  for (int i = 0; i < 24; ++i) {
+    uint64_t len = 1 + rng() % 40000;
+    uint64_t off = rng() % (kRegion - len);
+    uint64_t fill = rng();
+    for (size_t j = 0; j < len; ++j) m[off + j] = fill % 5 == 0 ? 0 : static_cast<uint8_t>(fill + j * 7);
+  }
+  return m;
+}
+
+void crash_loop(const std::string& create_opts, int rounds) {
+  if (!test::have_qemu_img()) GTEST_SKIP() << "qemu-img not installed";
+  test::TempDir dir;
+  std::string img = dir / "crash.qcow2";
+  ASSERT_EQ(test::run(fmt::format("{} img create -f qcow2 -o {} {} 64M", INSULA_BIN, create_opts, img)), 0);
+  std::mt19937_64 rng(42);
+  const uint64_t seed = 5;
+  std::vector<uint64_t> flushed;
+  uint64_t next = 0;
+  for (int round = 0; round < rounds && next < 250; ++round) {
+    int out[2];
+    ASSERT_EQ(::pipe(out), 0);
+    pid_t pid = ::fork();
+    if (pid == 0) {
+      ::dup2(out[1], 1);
+      ::close(out[0]);
+      std::string first = std::to_string(next);
+      ::execl(CRASH_WRITER, CRASH_WRITER, img.c_str(), std::to_string(seed).c_str(), first.c_str(), nullptr);
+      ::_exit(127);
+    }
+    ::close(out[1]);
+    std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 20000));
+    ::kill(pid, SIGKILL);
+    int st = 0;
+    ::waitpid(pid, &st, 0);
+    std::string lines;
+    char buf[4096];
+    ssize_t n;
+    while ((n = ::read(out[0], buf, sizeof buf)) > 0) lines.append(buf, static_cast<size_t>(n));
+    ::close(out[0]);
+    uint64_t last = next;
+    bool any = false;
+    for (size_t p = 0; p < lines.size();) {
+      size_t e = lines.find('\n', p);
+      if (e == std::string::npos) break;
+      last = std::stoull(lines.substr(p, e - p));
+      flushed.push_back(last);
+      any = true;
+      p = e + 1;
+    }
+    // The batch in flight when killed is skipped: its region is undefined.
+    next = any ? last + 2 : next + 1;
+
+    std::string check;
+    int rc = test::run(fmt::format("qemu-img check {}", img), &check);
+    ASSERT_TRUE(rc == 0 || rc == 3) << "round " << round << ": qemu-img check exit " << rc << "\n" << check;
+    OpenOptions ro;
+    ro.read_only = true;
+    auto dev = open_image(img, ro);
+    for (uint64_t k : flushed) {
+      std::vector<uint8_t> got(kRegion);
+      dev->read(k * kRegion, got);
+      ASSERT_TRUE(got == expected_region(seed, k)) << "round " << round << ": flushed batch " << k << " lost";
+    }
+  }
+  EXPECT_GT(flushed.size(), 5u) << "the writer hardly ran; the test proved little";
+}
+
+TEST(CrashSafety, KilledWriter64K) { crash_loop("cluster_size=64k", 40); }
+TEST(CrashSafety, KilledWriter4KRefcount64) { crash_loop("cluster_size=4k,refcount_bits=64", 40); }
+TEST(CrashSafety, KilledWriter512V2) { crash_loop("cluster_size=512,compat=0.10", 30); }
+
+}  // namespace
+}  // namespace insula::block
