@@ -1,4 +1,5 @@
-// Entry point of the `insula` binary (and of `insula-runc`, by argv[0]).
+// Entry point of insula-tools: every `insula` command (the `insula` binary
+// hands over all but run/vmm, see entry/insula.cc), and `insula-runc` by argv[0].
 #include <cstring>
 #include <exception>
 #include <string>

@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/commands.h"
+#include "cli/vmm_command.h"
 #include "manager/vm_manager.h"
 
 namespace insula::cli {
@@ -26,7 +27,7 @@ void run_verb(Context& ctx, const std::function<void()>& verb);
 // A record as JSON (info/list --output json) and its memory in MiB.
 nlohmann::json vm_json(const manager::VmRecord& r);
 
-void add_vmm_command(CLI::App& app, Context& ctx);  // vmm.cc
+
 
 // Each adds its verb under `vm`.
 void add_vm_create(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);

@@ -4,7 +4,7 @@
 
 #include "api/vmm_process.h"
 #include "cli/commands.h"
-#include "cli/vm_commands.h"
+#include "cli/vmm_command.h"
 
 namespace insula::cli {
 
