@@ -283,5 +283,18 @@ TEST(Interop, RebaseSafeAndUnsafe) {
   expect_qemu_equal(dir / "expect.raw", dir / "top.qcow2");
 }
 
+TEST(Interop, SnapshotListLikeQemu) {
+  REQUIRE_QEMU();
+  TempDir dir;
+  std::string out, ref;
+  std::string img = dir / "s.qcow2";
+  ASSERT_EQ(run(fmt::format("qemu-img create -q -f qcow2 {} 10M && qemu-img snapshot -c first {} && "
+                            "qemu-io -c 'write 0 1M' {} && qemu-img snapshot -c second {}", img, img, img, img), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("{} img snapshot -l {}", INSULA_BIN, img), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img snapshot -l {}", img), &ref), 0);
+  EXPECT_EQ(out, ref);
+  EXPECT_NE(run(fmt::format("{} img snapshot -c third {}", INSULA_BIN, img), &out), 0);
+}
+
 }  // namespace
 }  // namespace insula::block
