@@ -39,7 +39,7 @@ ImageInfo info_of(const std::string& path, BlockDevice& dev) {
       ImageFile f = ImageFile::open(path, true);
       uint64_t bytes = 0;
       for (const auto& s : qcow2::read_snapshots(f, h, bytes))
-        i.snapshots.push_back({s.id, s.name, s.vm_state_size, s.date_sec, s.date_nsec, s.vm_clock_nsec});
+        i.snapshots.push_back({s.id, s.name, s.vm_state_size, s.date_sec, s.date_nsec, s.vm_clock_nsec, s.icount});
     }
   }
   return i;

@@ -54,6 +54,7 @@ struct ImageInfo {
     uint64_t vm_state_size = 0;
     uint32_t date_sec = 0, date_nsec = 0;
     uint64_t vm_clock_nsec = 0;
+    uint64_t icount = UINT64_MAX;
   };
   std::vector<Snap> snapshots;
 };

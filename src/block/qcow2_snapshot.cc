@@ -33,6 +33,7 @@ std::vector<Snapshot> read_snapshots(const ImageFile& file, const Header& h, uin
     file.read(pos, rest);
     if (extra >= 8) s.vm_state_size = be64(&rest[0]);
     s.disk_size = extra >= 16 ? be64(&rest[8]) : h.size;
+    if (extra >= 24) s.icount = be64(&rest[16]);
     s.id.assign(rest.begin() + extra, rest.begin() + extra + id_len);
     s.name.assign(rest.begin() + extra + id_len, rest.end());
     pos += rest.size();

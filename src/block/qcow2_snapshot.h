@@ -19,6 +19,7 @@ struct Snapshot {
   uint64_t vm_clock_nsec = 0;
   uint64_t vm_state_size = 0;
   uint64_t disk_size = 0;
+  uint64_t icount = UINT64_MAX;  // UINT64_MAX: not recorded
 };
 
 // Reads the table; total_bytes gets its size on disk. Throws Error if bad.
