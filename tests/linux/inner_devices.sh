@@ -72,4 +72,21 @@ while ! grep -q "vsock-echo: listening" /tmp/vs.out && [ $i -lt 120 ]; do sleep 
 out=$(/vsock_echo client /tmp/v.sock 5000 hello-over-vsock 2>&1)
 check vsock_echo $([ "$out" = "echoed: hello-over-vsock" ]; echo $?) "$out"
 wait $pid
+# 6. A VM disk on a qcow2 overlay of a base image: the guest's writes land in
+# the overlay, the base is untouched, and `insula img commit` folds them back.
+T=/insula-tools
+$T img convert -f raw -O qcow2 /disk.img /tmp/base.qcow2 >/dev/null 2>&1
+$T img create -f qcow2 -b /tmp/base.qcow2 -F qcow2 /tmp/overlay.qcow2 >/dev/null 2>&1
+before=$(sha256sum /tmp/base.qcow2 | cut -d' ' -f1)
+G='mount -t ext4 /dev/vda /mnt && echo overlay-write >/mnt/overlay.txt && umount /mnt; echo "umount=$?"'
+$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /tmp/overlay.qcow2 \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/ov.out 2>&1
+u=$(field umount /tmp/ov.out)
+after=$(sha256sum /tmp/base.qcow2 | cut -d' ' -f1)
+check overlay_base_untouched $([ "$u" = 0 ] && [ "$before" = "$after" ]; echo $?) "guest umount=$u base unchanged=$([ "$before" = "$after" ] && echo yes || echo no)"
+$T img commit /tmp/overlay.qcow2 >/dev/null 2>&1
+$T img convert -f qcow2 -O raw /tmp/base.qcow2 /tmp/base.raw >/dev/null 2>&1
+w=$(/sbin/debugfs -R 'cat /overlay.txt' /tmp/base.raw 2>/dev/null)
+check overlay_commit $([ "$w" = overlay-write ]; echo $?) "base after commit reads '$w'"
+
 echo "INNER DONE"

@@ -24,7 +24,7 @@ mkdir -p "$work/extra/bin"
 cp "$build/tests/linux/vsock_echo" "$work/extra/bin/"
 (cd "$work/extra" && find . | cpio -o -H newc --quiet) >"$work/extra.cpio"
 "$root/tests/nested/testhost" run --timeout 900 \
-  --file "$build/insula:/insula" --file "$appliance:/appliance" --file "$here/inner_devices.sh:/inner.sh" \
+  --file "$build/insula:/insula" --file "$build/insula-tools:/insula-tools" --file "$appliance:/appliance" --file "$here/inner_devices.sh:/inner.sh" \
   --file "$work/disk.img:/disk.img" --file "$work/data.sha256:/data.sha256" \
   --file "$build/tests/linux/vsock_echo:/vsock_echo" --file "$work/extra.cpio:/extra.cpio" \
   --file /sbin/debugfs:/sbin/debugfs --file /sbin/ip:/sbin/ip \
