@@ -65,19 +65,9 @@ void VirtioBalloon::queue_notify(size_t queue) {
 }
 
 void VirtioBalloon::inflate_locked() {
-  Virtqueue& vq = host_->queue(kInflate);
   const GuestMemory& mem = host_->memory();
   const uint64_t host_page = uint64_t(::sysconf(_SC_PAGESIZE));
-  bool used = false;
-  for (;;) {
-    DescChain chain;
-    std::string why;
-    auto r = vq.pop(mem, chain, why);
-    if (r == Virtqueue::Pop::kError) {
-      host_->device_error(why);
-      break;
-    }
-    if (r == Virtqueue::Pop::kEmpty) break;
+  serve_queue(*host_, kInflate, [&](const DescChain& chain) -> uint32_t {
     ChainReader reader(mem, chain.readable);
     uint32_t pfn;
     while (reader.read_obj(pfn)) {
@@ -87,32 +77,17 @@ void VirtioBalloon::inflate_locked() {
       if (!p || reinterpret_cast<uintptr_t>(p) % host_page || kBalloonPageSize % host_page) continue;
       if (::madvise(p, kBalloonPageSize, MADV_DONTNEED) == 0) inflated_pages_++;
     }
-    vq.add_used(mem, chain.head, 0);
-    used = true;
-  }
-  if (used) host_->signal_used(kInflate);
+    return 0;
+  });
 }
 
 void VirtioBalloon::deflate_locked() {
   // Deflated pages need nothing from us: they fault back in on first touch.
-  Virtqueue& vq = host_->queue(kDeflate);
-  const GuestMemory& mem = host_->memory();
-  bool used = false;
-  for (;;) {
-    DescChain chain;
-    std::string why;
-    auto r = vq.pop(mem, chain, why);
-    if (r == Virtqueue::Pop::kError) {
-      host_->device_error(why);
-      break;
-    }
-    if (r == Virtqueue::Pop::kEmpty) break;
+  serve_queue(*host_, kDeflate, [&](const DescChain& chain) -> uint32_t {
     uint64_t pages = chain.readable_len / 4;
     inflated_pages_ = pages > inflated_pages_ ? 0 : inflated_pages_ - pages;
-    vq.add_used(mem, chain.head, 0);
-    used = true;
-  }
-  if (used) host_->signal_used(kDeflate);
+    return 0;
+  });
 }
 
 void VirtioBalloon::stats_locked() {

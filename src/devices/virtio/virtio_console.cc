@@ -129,24 +129,12 @@ void VirtioConsole::deliver_locked() {
 }
 
 void VirtioConsole::transmit_locked() {
-  Virtqueue& vq = host_->queue(kTx);
   const GuestMemory& mem = host_->memory();
-  bool used = false;
-  for (;;) {
-    DescChain chain;
-    std::string why;
-    auto r = vq.pop(mem, chain, why);
-    if (r == Virtqueue::Pop::kError) {
-      host_->device_error(why);
-      break;
-    }
-    if (r == Virtqueue::Pop::kEmpty) break;
+  serve_queue(*host_, kTx, [&](const DescChain& chain) -> uint32_t {
     for (const Buffer& b : chain.readable)
       if (const uint8_t* p = mem.host_ptr(b.addr, b.len)) write_out(p, b.len);
-    vq.add_used(mem, chain.head, 0);
-    used = true;
-  }
-  if (used) host_->signal_used(kTx);
+    return 0;
+  });
 }
 
 void VirtioConsole::queue_notify(size_t queue) {

@@ -54,6 +54,30 @@ class VirtioHost {
   virtual void device_error(const std::string& what) = 0;
 };
 
+// Serves every chain the driver has made available on queue q: pops it,
+// hands it to handle(chain), which returns how many bytes it wrote into the
+// chain, puts it on the used ring, and raises the queue's interrupt once at
+// the end. A malformed chain flags the device (NEEDS_RESET) and stops.
+template <typename Handle>
+void serve_queue(VirtioHost& host, size_t q, Handle&& handle) {
+  Virtqueue& vq = host.queue(q);
+  const GuestMemory& mem = host.memory();
+  bool used = false;
+  for (;;) {
+    DescChain chain;
+    std::string why;
+    auto r = vq.pop(mem, chain, why);
+    if (r == Virtqueue::Pop::kError) {
+      host.device_error(why);
+      break;
+    }
+    if (r == Virtqueue::Pop::kEmpty) break;
+    vq.add_used(mem, chain.head, handle(chain));
+    used = true;
+  }
+  if (used) host.signal_used(q);
+}
+
 class VirtioDevice {
  public:
   virtual ~VirtioDevice() = default;

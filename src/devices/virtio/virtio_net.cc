@@ -167,19 +167,9 @@ void VirtioNet::receive_locked() {
 }
 
 void VirtioNet::transmit_locked() {
-  Virtqueue& vq = host_->queue(kTx);
   const GuestMemory& mem = host_->memory();
-  bool used = false;
   iovec iov[kMaxIov];
-  for (;;) {
-    DescChain chain;
-    std::string why;
-    auto r = vq.pop(mem, chain, why);
-    if (r == Virtqueue::Pop::kError) {
-      host_->device_error(why);
-      break;
-    }
-    if (r == Virtqueue::Pop::kEmpty) break;
+  serve_queue(*host_, kTx, [&](const DescChain& chain) -> uint32_t {
     size_t n = 0;
     for (const Buffer& b : chain.readable) {
       if (n == kMaxIov) break;
@@ -198,10 +188,8 @@ void VirtioNet::transmit_locked() {
       else
         tx_frames_++;
     }
-    vq.add_used(mem, chain.head, 0);
-    used = true;
-  }
-  if (used) host_->signal_used(kTx);
+    return 0;
+  });
 }
 
 void VirtioNet::queue_notify(size_t queue) {

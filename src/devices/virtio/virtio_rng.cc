@@ -22,18 +22,8 @@ void VirtioRng::reset() {
 void VirtioRng::queue_notify(size_t queue) {
   std::lock_guard lock(mu_);
   if (!host_ || queue != 0) return;
-  Virtqueue& vq = host_->queue(0);
   const GuestMemory& mem = host_->memory();
-  DescChain chain;
-  std::string why;
-  bool used = false;
-  for (;;) {
-    auto r = vq.pop(mem, chain, why);
-    if (r == Virtqueue::Pop::kError) {
-      host_->device_error(why);
-      break;
-    }
-    if (r == Virtqueue::Pop::kEmpty) break;
+  serve_queue(*host_, 0, [&](const DescChain& chain) -> uint32_t {
     uint32_t written = 0;
     for (const Buffer& b : chain.writable) {
       uint8_t* p = mem.host_ptr(b.addr, b.len);  // checked by pop
@@ -48,10 +38,8 @@ void VirtioRng::queue_notify(size_t queue) {
       if (done < b.len) break;
     }
     bytes_served_ += written;
-    vq.add_used(mem, chain.head, written);
-    used = true;
-  }
-  if (used) host_->signal_used(0);
+    return written;
+  });
 }
 
 VirtioRngState VirtioRng::save() const {

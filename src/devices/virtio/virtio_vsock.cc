@@ -389,18 +389,8 @@ void VirtioVsock::handle_packet_locked(const VsockHeader& h, std::vector<uint8_t
 }
 
 void VirtioVsock::process_tx_locked() {
-  Virtqueue& vq = host_->queue(kTx);
   const GuestMemory& mem = host_->memory();
-  bool used = false;
-  for (;;) {
-    DescChain chain;
-    std::string why;
-    auto r = vq.pop(mem, chain, why);
-    if (r == Virtqueue::Pop::kError) {
-      host_->device_error(why);
-      break;
-    }
-    if (r == Virtqueue::Pop::kEmpty) break;
+  serve_queue(*host_, kTx, [&](const DescChain& chain) -> uint32_t {
     ChainReader reader(mem, chain.readable);
     VsockHeader h;
     if (reader.read_obj(h)) {
@@ -409,10 +399,8 @@ void VirtioVsock::process_tx_locked() {
       reader.read(payload.data(), len);
       handle_packet_locked(h, std::move(payload));
     }
-    vq.add_used(mem, chain.head, 0);
-    used = true;
-  }
-  if (used) host_->signal_used(kTx);
+    return 0;
+  });
   fill_rx_locked();  // replies and credit updates
 }
 
