@@ -148,7 +148,7 @@ Config parse_config(const std::string& text, const std::string& bundle) {
   json j;
   try {
     j = json::parse(text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers too big (found by fuzzing)
     throw error("config.json: not valid JSON: {}", e.what());
   }
   if (!j.is_object()) throw error("config.json: the top level must be an object");

@@ -51,6 +51,12 @@ TEST(Config, RejectsWrongTypes) {
   EXPECT_NE(message_of("{not json").find("not valid JSON"), std::string::npos);
 }
 
+TEST(Config, NumbersTooBigForJsonAreAnErrorNotACrash) {
+  // Found by fuzz/container: nlohmann throws out_of_range, not parse_error.
+  EXPECT_THROW(parse_config("[[[222e22222222]]]", "/b"), insula::Error);
+  EXPECT_THROW(parse_config(R"({"ociVersion":"1.0.2","root":{"path":"r"},"x":1e400})", "/b"), insula::Error);
+}
+
 TEST(Config, RejectsUnknownNamespaceAndRelativePaths) {
   EXPECT_NE(message_of(minimal(R"(,"namespaces":[{"type":"bogus"}])")).find("unknown namespace type 'bogus'"), std::string::npos);
   EXPECT_NE(message_of(minimal("", R"("mounts":[{"destination":"proc","type":"proc"}],)")).find("must be an absolute path"),
