@@ -1,5 +1,6 @@
 # insula_fuzzer(NAME SOURCES ... LIBS ... [SECONDS n] [CORPUS dir])
-# A libFuzzer binary, plus a ctest test (label "fuzz") that runs it for SECONDS.
+# A libFuzzer binary, plus a ctest test (label "fuzz") that runs it for SECONDS
+# with a fixed seed, so a CI run explores what a local run of the same build did.
 set(INSULA_FUZZ_SECONDS 30 CACHE STRING "Run time of each fuzz target under ctest")
 function(insula_fuzzer name)
   cmake_parse_arguments(F "" "SECONDS;CORPUS" "SOURCES;LIBS" ${ARGN})
@@ -18,7 +19,7 @@ function(insula_fuzzer name)
   endif()
   add_test(NAME fuzz.${name}
     COMMAND ${CMAKE_COMMAND} -E env ASAN_OPTIONS=detect_leaks=1
-      $<TARGET_FILE:${name}> -max_total_time=${F_SECONDS} -rss_limit_mb=2048 -timeout=10 ${corpus_dir} ${seed_args})
+      $<TARGET_FILE:${name}> -seed=1 -max_total_time=${F_SECONDS} -rss_limit_mb=2048 -timeout=10 ${corpus_dir} ${seed_args})
   set_tests_properties(fuzz.${name} PROPERTIES LABELS fuzz TIMEOUT 600)
   file(MAKE_DIRECTORY ${corpus_dir})
 endfunction()
