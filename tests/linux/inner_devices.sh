@@ -68,10 +68,19 @@ $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --vsock 3,/tmp/v.s
   --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 '/bin/vsock_echo server 5000')" </dev/null >/tmp/vs.out 2>&1 &
 pid=$!
 i=0
-while ! grep -q "vsock-echo: listening" /tmp/vs.out && [ $i -lt 120 ]; do sleep 1; i=$((i + 1)); done
-out=$(/vsock_echo client /tmp/v.sock 5000 hello-over-vsock 2>&1)
-check vsock_echo $([ "$out" = "echoed: hello-over-vsock" ]; echo $?) "$out"
+while ! grep -q "vsock-echo: listening" /tmp/vs.out 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+# A refused connection is retried a few times (seen once under heavy load);
+# the diagnostics below say why if it never works.
+for try in 1 2 3 4 5; do
+  out=$(/vsock_echo client /tmp/v.sock 5000 hello-over-vsock 2>&1)
+  [ "$out" = "echoed: hello-over-vsock" ] && break
+  sleep 2
+done
+check vsock_echo $([ "$out" = "echoed: hello-over-vsock" ]; echo $?) "$out (guest listening after ${i}s, attempt $try)"
+[ "$out" = "echoed: hello-over-vsock" ] || { echo "--- vsock run output:"; tail -15 /tmp/vs.out; ls -la /tmp/v.sock*; }
 wait $pid
+echo "vsock insula status: $?"
+
 # 6. A VM disk on a qcow2 overlay of a base image: the guest's writes land in
 # the overlay, the base is untouched, and `insula img commit` folds them back.
 T=/insula-tools
