@@ -8,10 +8,11 @@
 #include <unistd.h>
 
 #include <cstring>
-#include <exception>
 #include <string>
 
-#include "base/log.h"
+#include <fmt/core.h>
+
+#include "cli/app.h"
 #include "cli/commands.h"
 #include "cli/vmm_command.h"
 
@@ -41,21 +42,8 @@ int main(int argc, char** argv) {
   const char* sub = subcommand(argc, argv);
   if (!sub || (std::strcmp(sub, "run") != 0 && std::strcmp(sub, "vmm") != 0)) exec_tools(argv);
 
-  CLI::App app{"insula: virtual machines, disk images and containers on Linux"};
-  app.set_version_flag("--version", std::string("insula ") + INSULA_VERSION);
-  app.require_subcommand(1);
-  cli::Context ctx;
-  app.add_flag("--debug", ctx.debug, "verbose logs and register dumps on errors");
-  app.parse_complete_callback([&] { log::init(ctx.debug ? log::Level::kDebug : log::Level::kWarn); });
-  cli::add_run_command(app, ctx);
-  cli::add_vmm_command(app, ctx);
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::ParseError& e) {
-    return app.exit(e);
-  } catch (const std::exception& e) {
-    fmt::print(stderr, "insula: error: {}\n", e.what());
-    return 1;
-  }
-  return ctx.exit_code;
+  return cli::run_app(argc, argv, [](CLI::App& app, cli::Context& ctx) {
+    cli::add_run_command(app, ctx);
+    cli::add_vmm_command(app, ctx);
+  });
 }
