@@ -1,10 +1,7 @@
 /* Benchmark guest: prints one line on COM1 and writes the debug-exit port.
    A PVH ELF (XEN_ELFNOTE_PHYS32_ENTRY), entered in 32-bit protected mode. */
-    .section .note.Xen, "a", @note
-    .balign 4
-    .long 4, 4, 18          /* namesz, descsz, XEN_ELFNOTE_PHYS32_ENTRY */
-    .asciz "Xen"
-    .long _start
+#include "pvh_note.inc"
+    PVH_ENTRY_NOTE _start
 
     .text
     .code32

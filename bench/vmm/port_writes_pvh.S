@@ -1,10 +1,7 @@
 /* Benchmark guest: 200000 writes to an unused port (0x510 + 0x100 = 0x610
    is claimed by nobody), then the debug-exit port. Measures the exit path. */
-    .section .note.Xen, "a", @note
-    .balign 4
-    .long 4, 4, 18
-    .asciz "Xen"
-    .long _start
+#include "pvh_note.inc"
+    PVH_ENTRY_NOTE _start
 
     .text
     .code32

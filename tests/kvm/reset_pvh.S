@@ -1,10 +1,8 @@
 /* Test guest: prints "boot" and pulses the reset line through the i8042
    (command 0xFE on port 0x64), as Linux's "reboot=k" does. */
-    .section .note.Xen, "a", @note
-    .balign 4
-    .long 4, 4, 18
-    .asciz "Xen"
-    .long _start
+#include "pvh_note.inc"
+    PVH_ENTRY_NOTE _start
+
     .text
     .code32
     .globl _start

@@ -1,10 +1,8 @@
 /* Test guest: prints '.' after every few thousand loop iterations, forever
    (no interrupts, so it also runs on PVM). For pause/resume tests. */
-    .section .note.Xen, "a", @note
-    .balign 4
-    .long 4, 4, 18
-    .asciz "Xen"
-    .long _start
+#include "pvh_note.inc"
+    PVH_ENTRY_NOTE _start
+
     .text
     .code32
     .globl _start

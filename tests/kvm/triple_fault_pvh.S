@@ -1,10 +1,8 @@
 /* Test guest: loads an empty IDT and divides by zero: the #DE cannot be
    delivered, nor the #DF, so the CPU shuts down (a triple fault). */
-    .section .note.Xen, "a", @note
-    .balign 4
-    .long 4, 4, 18
-    .asciz "Xen"
-    .long _start
+#include "pvh_note.inc"
+    PVH_ENTRY_NOTE _start
+
     .text
     .code32
     .globl _start
