@@ -101,7 +101,17 @@ int Kvm::vcpu_mmap_size() const {
   return n;
 }
 
-std::vector<kvm_cpuid_entry2> Kvm::supported_cpuid() const {
+const std::vector<kvm_cpuid_entry2>& Kvm::supported_cpuid() const {
+  std::call_once(cpuid_once_, [this] { cpuid_ = query_supported_cpuid(); });
+  return cpuid_;
+}
+
+const std::vector<uint32_t>& Kvm::msr_index_list() const {
+  std::call_once(msrs_once_, [this] { msrs_ = query_msr_index_list(); });
+  return msrs_;
+}
+
+std::vector<kvm_cpuid_entry2> Kvm::query_supported_cpuid() const {
   for (uint32_t n = 128; n <= 4096; n *= 2) {
     auto buf = var_buffer<kvm_cpuid_entry2>(n);
     if (::ioctl(fd_.get(), kGetSupportedCpuid, buf.data()) == 0) {
@@ -116,7 +126,7 @@ std::vector<kvm_cpuid_entry2> Kvm::supported_cpuid() const {
   throw Error("KVM_GET_SUPPORTED_CPUID: too many entries");
 }
 
-std::vector<uint32_t> Kvm::msr_index_list() const {
+std::vector<uint32_t> Kvm::query_msr_index_list() const {
   uint32_t n = 0;
   ::ioctl(fd_.get(), kGetMsrIndexList, &n);  // E2BIG, fills in the count
   auto buf = var_buffer<uint32_t>(n, 4);

@@ -5,6 +5,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <mutex>
 #include <string>
 #include <vector>
 
@@ -28,12 +29,19 @@ class Kvm {
   // Throws with a message naming the capability when it is missing.
   void require(long cap, const char* name) const;
   int vcpu_mmap_size() const;
-  std::vector<kvm_cpuid_entry2> supported_cpuid() const;
+  // Both asked of KVM once, then remembered: every vCPU's setup uses them.
+  const std::vector<kvm_cpuid_entry2>& supported_cpuid() const;
   // MSR indices KVM can save/restore.
-  std::vector<uint32_t> msr_index_list() const;
+  const std::vector<uint32_t>& msr_index_list() const;
 
  private:
+  std::vector<kvm_cpuid_entry2> query_supported_cpuid() const;
+  std::vector<uint32_t> query_msr_index_list() const;
+
   UniqueFd fd_;
+  mutable std::once_flag cpuid_once_, msrs_once_;
+  mutable std::vector<kvm_cpuid_entry2> cpuid_;
+  mutable std::vector<uint32_t> msrs_;
 };
 
 class Vm {

@@ -93,11 +93,12 @@ Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> conso
   if (ram_->highmem_size())
     vm_.set_user_memory_region(1, x86::k4GiB, ram_->highmem_size(), ram_->host() + ram_->lowmem_size());
   vm_.create_irqchip();
-  vm_.set_gsi_routing(legacy_gsi_routes());
+  auto routes = legacy_gsi_routes();
+  vm_.set_gsi_routing(routes);
   vm_.create_pit2();
 
   setup_devices();
-  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory, legacy_gsi_routes());
+  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory, std::move(routes));
   for (uint32_t i = 0; i < config_.cpus; ++i) {
     vcpus_.push_back(std::make_unique<kvm::Vcpu>(kvm_, vm_, i));
     x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);

@@ -77,7 +77,7 @@ void setup_vcpu_common(const kvm::Kvm& kvm, kvm::Vcpu& vcpu, uint32_t num_cpus) 
       {0x1a0, 1},              // IA32_MISC_ENABLE: fast strings
       {0x2ff, (1 << 11) | 6},  // MTRRdefType: enabled, write-back
   };
-  auto list = kvm.msr_index_list();
+  const auto& list = kvm.msr_index_list();
   std::unordered_set<uint32_t> known(list.begin(), list.end());
   std::vector<std::pair<uint32_t, uint64_t>> msrs;
   for (const auto& m : wanted)
