@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <array>
 #include <memory>
 #include <optional>
 
@@ -41,6 +42,7 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) {
       // Malformed or oversized: answer once, then close.
       int status = ec == http::error::body_limit ? 413 : 400;
+      draining_ = true;
       send(fault(status, "malformed HTTP request: " + ec.message()), false, 11);
       return;
     }
@@ -66,13 +68,33 @@ class Session : public std::enable_shared_from_this<Session> {
     after_ = std::move(r.after_sent);
     http::async_write(sock_, res_, [self = shared_from_this(), keep_alive](beast::error_code ec, size_t) {
       if (self->after_) std::exchange(self->after_, nullptr)();
-      if (!ec && keep_alive) self->read();
-      else {
+      if (!ec && keep_alive) {
+        self->read();
+      } else if (!ec && self->draining_) {
+        // A request we refused may still be arriving: closing a unix socket
+        // with unread data resets the peer, which could then lose our answer.
+        // Stop sending, read the rest away (bounded), and only then close.
+        beast::error_code ignored;
+        self->sock_.shutdown(local::socket::shutdown_send, ignored);
+        self->drain();
+      } else {
         beast::error_code ignored;
         self->sock_.shutdown(local::socket::shutdown_both, ignored);
       }
     });
   }
+
+  void drain() {
+    if (drained_ > kDrainLimit) return;  // a peer that never stops: just close
+    sock_.async_read_some(asio::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, size_t n) {
+      self->drained_ += n;
+      if (!ec) self->drain();
+    });
+  }
+  static constexpr size_t kDrainLimit = 16 << 20;
+  bool draining_ = false;
+  size_t drained_ = 0;
+  std::array<char, 16384> drain_buf_{};
 
   local::socket sock_;
   const Router& router_;
