@@ -12,7 +12,8 @@ out=$root/.cache/appliance
 
 # Modules the appliance loads at boot, in this order (modprobe adds dependencies).
 modules="virtio_pci virtio_mmio virtio_blk virtio_net virtio_console virtio-rng
-virtio_balloon vmw_vsock_virtio_transport crc32c-intel crc32c_generic ext4"
+virtio_balloon vmw_vsock_virtio_transport crc32c-intel crc32c_generic ext4
+button evdev"
 
 [ -f "$kernel/.done" ] || "$here/20-debian-kernel.sh"
 

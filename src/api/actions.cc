@@ -1,5 +1,6 @@
-// PUT /actions {action_type}: InstanceStart; SendCtrlAltDel is refused until
-// the Machine offers key injection (the i8042 is not reachable from here).
+// PUT /actions {action_type}: InstanceStart; SendPowerButton (insula's: the
+// ACPI power button, what `insula vm stop` uses for a graceful stop).
+// SendCtrlAltDel is refused: the machine has no PS/2 keyboard to send it on.
 #include "api/api_error.h"
 #include "api/endpoints.h"
 #include "api/json_body.h"
@@ -12,11 +13,15 @@ void add_actions_routes(Router& r, VmmService& vm) {
     std::string action = required_string(o, "action_type");
     if (action == "InstanceStart") {
       vm.start();
+    } else if (action == "SendPowerButton") {
+      vm.press_power_button();
     } else if (action == "SendCtrlAltDel") {
       if (vm.state() == VmState::kNotStarted) throw conflict("the VM is not started");
-      throw bad_request("SendCtrlAltDel is not supported by this VMM yet: use PUT /shutdown");
+      throw bad_request(
+          "SendCtrlAltDel is not supported (this machine has no PS/2 keyboard): use SendPowerButton for a graceful "
+          "shutdown, PUT /shutdown to stop at once");
     } else {
-      throw bad_request("unknown action_type \"{}\" (InstanceStart, SendCtrlAltDel)", action);
+      throw bad_request("unknown action_type \"{}\" (InstanceStart, SendPowerButton, SendCtrlAltDel)", action);
     }
     return Response{204, std::nullopt, {}, {}};
   });

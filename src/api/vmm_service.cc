@@ -74,6 +74,14 @@ void VmmService::resume() {
   state_ = VmState::kRunning;
 }
 
+void VmmService::press_power_button() {
+  if (state_ == VmState::kNotStarted) throw conflict("the VM is not started");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  // A paused guest cannot see the event; pressing anyway would look like it was ignored.
+  if (state_ == VmState::kPaused) throw conflict("the VM is paused: resume it (PATCH /vm) before pressing the power button");
+  machine_->press_power_button();
+}
+
 void VmmService::shutdown() {
   if (ending_) return;
   if (machine_ && !exit_) {

@@ -41,6 +41,8 @@ class VmmService {
   void start();
   void pause();
   void resume();
+  // The ACPI power button: an orderly shutdown request the guest may honour.
+  void press_power_button();
   void shutdown();
 
   std::chrono::steady_clock::duration vmm_uptime() const;

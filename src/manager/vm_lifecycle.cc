@@ -108,21 +108,35 @@ VmRecord VmManager::start(const std::string& name) {
   return r;
 }
 
-VmRecord VmManager::stop(const std::string& name, std::chrono::milliseconds timeout) {
+VmManager::StopKind VmManager::stop(const std::string& name, std::chrono::milliseconds timeout, bool force) {
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
   if (r.pid == 0) throw error("VM {} is not running", name);
-  try {
-    api::ApiClient(r.api_socket, timeout).call("PUT", "/shutdown");
-  } catch (const Error&) {
-    // Not answering: the timeout below ends it.
+  StopKind how = StopKind::kGuest;
+  bool gone = false;
+  if (!force && r.state == "running") {
+    try {
+      api::ApiClient(r.api_socket, 2s).expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "SendPowerButton"}});
+      gone = wait_gone(r, timeout);
+    } catch (const Error&) {
+      // Ended or not answering meanwhile: the steps below finish the job.
+    }
   }
-  if (!wait_gone(r, timeout)) {
-    ::kill(static_cast<pid_t>(r.pid), SIGKILL);
-    wait_gone(r, 5s);
+  if (!gone) {
+    how = StopKind::kVmm;
+    try {
+      api::ApiClient(r.api_socket, 2s).call("PUT", "/shutdown");
+    } catch (const Error&) {
+      // Not answering: SIGKILL below.
+    }
+    if (!wait_gone(r, 5s)) {
+      how = StopKind::kKilled;
+      ::kill(static_cast<pid_t>(r.pid), SIGKILL);
+      wait_gone(r, 5s);
+    }
   }
   mark_stopped(r);
-  return r;
+  return how;
 }
 
 VmRecord VmManager::kill(const std::string& name) {

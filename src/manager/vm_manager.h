@@ -27,8 +27,12 @@ class VmManager {
 
   VmRecord create(const VmSpec& spec);
   VmRecord start(const std::string& name);
-  // Asks the VMM to shut down (PUT /shutdown), waits up to timeout, then SIGKILL.
-  VmRecord stop(const std::string& name, std::chrono::milliseconds timeout);
+  // How stop() ended the VM.
+  enum class StopKind { kGuest, kVmm, kKilled };
+  // Unless force: presses the ACPI power button and gives the guest `timeout`
+  // to power off (a paused VM is not asked). Then asks the VMM to stop at once
+  // (PUT /shutdown), and SIGKILLs it if that does not end it within 5 s.
+  StopKind stop(const std::string& name, std::chrono::milliseconds timeout, bool force = false);
   VmRecord kill(const std::string& name);
   VmRecord pause(const std::string& name);
   VmRecord resume(const std::string& name);

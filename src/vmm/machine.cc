@@ -128,8 +128,8 @@ void Machine::setup_devices() {
   pio_.add(FwCfg::kBase, FwCfg::kSize, std::make_shared<FwCfg>(config_.cpus, config_.memory), "fw_cfg");
   // ACPI fixed hardware: S5 in PM1a_CNT is how ACPI guests power off.
   auto sci = std::make_shared<KvmIrqLine>(vm_, x86::kAcpiSciIrq);
-  pio_.add(x86::kAcpiPmBase, x86::kAcpiPmSize,
-           std::make_shared<AcpiPm>([this] { stop({MachineExit::Kind::kPowerOff, 0, {}}); }, sci), "acpi-pm");
+  acpi_pm_ = std::make_shared<AcpiPm>([this] { stop({MachineExit::Kind::kPowerOff, 0, {}}); }, sci);
+  pio_.add(x86::kAcpiPmBase, x86::kAcpiPmSize, acpi_pm_, "acpi-pm");
 }
 
 uint64_t Machine::build_firmware_tables() {
@@ -206,6 +206,8 @@ void Machine::resume() {
   }
   pause_cv_.notify_all();
 }
+
+void Machine::press_power_button() { acpi_pm_->press_power_button(); }
 
 bool Machine::paused() const {
   std::lock_guard lock(pause_mu_);

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "devices/io_bus.h"
+#include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/serial.h"
 #include "kvm/kvm.h"
 #include "vmm/guest_ram.h"
@@ -40,6 +41,9 @@ class Machine {
   void pause();
   void resume();
   bool paused() const;
+  // Asks the guest to shut down the way a host's power button does (ACPI
+  // PWRBTN_STS and the SCI); what happens next is the guest's decision.
+  void press_power_button();
 
   Serial& serial() { return *serial_; }
   const GuestMemory& memory() const { return ram_->memory(); }
@@ -65,6 +69,7 @@ class Machine {
   IoBus mmio_;
   std::vector<std::unique_ptr<IrqLine>> irq_lines_;
   std::shared_ptr<Serial> serial_;
+  std::shared_ptr<AcpiPm> acpi_pm_;
   std::unique_ptr<PciDevices> pci_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
   std::vector<std::thread> threads_;

@@ -98,4 +98,19 @@ $T img convert -f qcow2 -O raw /tmp/base.qcow2 /tmp/base.raw >/dev/null 2>&1
 w=$(/sbin/debugfs -R 'cat /overlay.txt' /tmp/base.raw 2>/dev/null)
 check overlay_commit $([ "$w" = overlay-write ]; echo $?) "base after commit reads '$w'"
 
+# 7. A managed VM (`insula vm`, one VMM process with its API) stopped
+# gracefully: `vm stop` presses the ACPI power button, the appliance's acpid
+# powers it off, and stop reports that the guest did it.
+V="$T vm --state-dir /tmp/vmstate"
+$V create lin --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
+$V start lin >/tmp/vm.start 2>&1
+i=0
+while ! $V logs lin 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+sleep 2
+stop_out=$($V stop lin --timeout 60 2>&1)
+$V logs lin >/tmp/vm.log 2>&1
+echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: power button" /tmp/vm.log
+check vm_stop_power_button $? "stop: $stop_out (init after ${i}s)"
+[ "$i" -lt 240 ] || { cat /tmp/vm.start; tail -5 /tmp/vm.log; }
+
 echo "INNER DONE"

@@ -48,6 +48,7 @@ TEST(VmmApiErrors, BadRequestsBeforeStart) {
   expect_fault(api.call("PATCH", "/vm", json{{"state", "Paused"}}), 409, "not started");
   expect_fault(api.call("PATCH", "/vm", json{{"state", "Resumed"}}), 409, "not started");
   expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}), 409, "not started");
+  expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendPowerButton"}}), 409, "not started");
   // Paths and methods.
   expect_fault(api.call("GET", "/drives/rootfs"), 404, "no such resource");
   auto r = api.call("DELETE", "/machine-config");
@@ -79,6 +80,7 @@ TEST(VmmApiErrors, WrongStateAfterStart) {
   // Pausing twice and resuming twice are fine (as in Firecracker).
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
+  expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendPowerButton"}}), 409, "paused");
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Resumed"}}).status, 204);
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Resumed"}}).status, 204);
   EXPECT_EQ(api.call("GET", "/").body["state"], "Running");

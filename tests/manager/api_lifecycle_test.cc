@@ -111,6 +111,21 @@ TEST(VmmApi, ConsoleInputReachesTheGuestUart) {
   EXPECT_EQ(vmm.wait_exit(10s), 0);
 }
 
+TEST(VmmApi, PowerButtonLetsTheGuestShutDown) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  TempDir dir;
+  VmmProcess vmm(dir.path());
+  configure(vmm.api(), test_guest("power_button_pvh.elf"));
+  ASSERT_EQ(vmm.api().call("PUT", "/actions", json{{"action_type", "InstanceStart"}}).status, 204);
+  // The guest is polling PM1_STS once it prints; pressing earlier is fine too.
+  ASSERT_TRUE(wait_until([&] { return vmm.log().find('.') != std::string::npos; }, 10s)) << vmm.log();
+  EXPECT_EQ(vmm.log().find("power button"), std::string::npos);
+  ASSERT_EQ(vmm.api().call("PUT", "/actions", json{{"action_type", "SendPowerButton"}}).status, 204);
+  // The guest powers off by itself (S5), which ends the VMM.
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
+  EXPECT_NE(vmm.log().find("power button"), std::string::npos) << vmm.log();
+}
+
 TEST(VmmApi, ShutdownWhilePaused) {
   if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
   TempDir dir;

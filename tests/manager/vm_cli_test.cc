@@ -41,6 +41,18 @@ class VmCli : public ::testing::Test {
   TempDir dir_;
 };
 
+TEST_F(VmCli, StopPressesThePowerButtonFirst) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  ASSERT_EQ(vm({"create", "pb", "--kernel", test_guest("power_button_pvh.elf"), "--memory", "64M"}).status, 0);
+  ASSERT_EQ(vm({"start", "pb"}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return log_size("pb") > 0; }, 10s));
+  auto r = vm({"stop", "pb", "--timeout", "20"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("the guest powered off"), std::string::npos) << r.out;
+  EXPECT_NE(vm({"logs", "pb"}).out.find("power button"), std::string::npos);
+  EXPECT_EQ(info("pb")["state"], "stopped");
+}
+
 TEST_F(VmCli, CreateListInfoRmWithoutKvm) {
   auto r = vm({"create", "a", "--kernel", test_guest("ticker_pvh.elf"), "--cpus", "2", "--memory", "128M",
                "--cmdline", "console=ttyS0"});
@@ -88,8 +100,10 @@ TEST_F(VmCli, Lifecycle) {
   EXPECT_TRUE(wait_until([&] { return log_size("t") > at_pause; }, 5s)) << "the guest did not resume";
 
   EXPECT_NE(vm({"rm", "t"}).err.find("stop it first"), std::string::npos);
-  r = vm({"stop", "t"});
+  // The ticker ignores the power button: stop waits --timeout, then stops it.
+  r = vm({"stop", "t", "--timeout", "0.5"});
   ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("the guest did not power off"), std::string::npos) << r.out;
   auto stopped = info("t");
   EXPECT_EQ(stopped["state"], "stopped");
   EXPECT_EQ(stopped["pid"], 0);
@@ -142,7 +156,7 @@ TEST_F(VmCli, ConsoleAttachAndDetach) {
   auto r = vm({"console", "c"}, "hi\x1d");
   EXPECT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(info("c")["state"], "running") << "detaching must not stop the VM";
-  EXPECT_EQ(vm({"stop", "c"}).status, 0);
+  EXPECT_EQ(vm({"stop", "--force", "c"}).status, 0);
   EXPECT_NE(vm({"console", "c"}).err.find("not running"), std::string::npos);
 }
 
@@ -168,7 +182,7 @@ TEST_F(VmCli, ConcurrentStartsStartOneVmm) {
   EXPECT_EQ((a.status == 0) + (b.status == 0), 1) << a.err << b.err;
   EXPECT_NE((a.err + b.err).find("already running"), std::string::npos) << a.err << b.err;
   EXPECT_EQ(info("p")["state"], "running");
-  EXPECT_EQ(vm({"stop", "p"}).status, 0);
+  EXPECT_EQ(vm({"stop", "--force", "p"}).status, 0);
 }
 
 // A CLI killed after spawning its VMM but before recording it: the next
@@ -186,7 +200,7 @@ TEST_F(VmCli, UnrecordedVmmIsAdoptedAndReplaced) {
   EXPECT_NE(orphan.wait_exit(std::chrono::seconds(5)), -1) << "the leftover VMM still runs";
   EXPECT_EQ(info("o")["state"], "running");
   EXPECT_NE(info("o")["pid"], orphan.pid());
-  EXPECT_EQ(vm({"stop", "o"}).status, 0);
+  EXPECT_EQ(vm({"stop", "--force", "o"}).status, 0);
 }
 
 }  // namespace
