@@ -1,6 +1,7 @@
 // VmManager's verbs that drive a VMM: start (spawn, configure over the API,
 // InstanceStart), stop, kill, pause, resume.
 #include <signal.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -9,7 +10,9 @@
 
 #include "api/api_client.h"
 #include "base/error.h"
+#include "base/log.h"
 #include "manager/spawn.h"
+#include "manager/vm_cgroup.h"
 #include "manager/vm_lock.h"
 #include "manager/vm_manager.h"
 #include "manager/vmm_process_info.h"
@@ -77,6 +80,13 @@ VmRecord VmManager::start(const std::string& name) {
     throw error("cannot start VM {}: {}", name, why);
   };
   if (!start_time) fail(fmt::format("its VMM exited at once: {}", tail_of(vmm_err)));
+  // Before the guest exists, so all of its memory is charged to the VM's cgroup.
+  try {
+    place_in_vm_cgroup(vm_cgroup_path(state_dir_, name), {r.memory, r.cpus}, pid);
+  } catch (const Error& e) {
+    if (geteuid() == 0) fail(e.what());
+    INSULA_LOG_WARN("VM {} runs without resource limits: {}", name, e.what());
+  }
 
   api::ApiClient api(r.api_socket);
   auto deadline = std::chrono::steady_clock::now() + 10s;

@@ -6,6 +6,7 @@
 
 #include "api/api_client.h"
 #include "base/error.h"
+#include "manager/vm_cgroup.h"
 #include "manager/vm_lock.h"
 #include "manager/vmm_process_info.h"
 
@@ -55,6 +56,7 @@ VmRecord VmManager::existing(const std::string& name) {
 }
 
 void VmManager::mark_stopped(VmRecord& r) {
+  remove_vm_cgroup(vm_cgroup_path(state_dir_, r.name));
   r.state = "stopped";
   r.pid = 0;
   r.pid_start = 0;

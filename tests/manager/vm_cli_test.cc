@@ -4,7 +4,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <unistd.h>
+
+#include <filesystem>
 #include <fstream>
+#include <map>
 #include <thread>
 
 #include "run_cli.h"
@@ -51,6 +55,58 @@ TEST_F(VmCli, StopPressesThePowerButtonFirst) {
   EXPECT_NE(r.out.find("the guest powered off"), std::string::npos) << r.out;
   EXPECT_NE(vm({"logs", "pb"}).out.find("power button"), std::string::npos);
   EXPECT_EQ(info("pb")["state"], "stopped");
+}
+
+// controller (v1) or "" (cgroup2) -> the process's cgroup path, from /proc/PID/cgroup.
+std::map<std::string, std::string> cgroups_of(int64_t pid) {
+  std::map<std::string, std::string> out;
+  std::ifstream in("/proc/" + std::to_string(pid) + "/cgroup");
+  for (std::string line; std::getline(in, line);) {
+    auto a = line.find(':'), b = line.find(':', a + 1);
+    if (a == std::string::npos || b == std::string::npos) continue;
+    std::string controllers = line.substr(a + 1, b - a - 1), path = line.substr(b + 1);
+    if (controllers.empty()) out[""] = path;
+    for (size_t p = 0; p < controllers.size();) {
+      size_t c = controllers.find(',', p);
+      out[controllers.substr(p, c == std::string::npos ? std::string::npos : c - p)] = path;
+      p = c == std::string::npos ? controllers.size() : c + 1;
+    }
+  }
+  return out;
+}
+
+std::string read_trimmed(const std::string& path) {
+  std::ifstream in(path);
+  std::string s;
+  std::getline(in, s);
+  return s;
+}
+
+TEST_F(VmCli, EachVmmRunsInItsOwnLimitedCgroup) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  if (geteuid() != 0) GTEST_SKIP() << "cgroups need root";
+  ASSERT_EQ(vm({"create", "cg", "--kernel", test_guest("ticker_pvh.elf"), "--cpus", "2", "--memory", "64M"}).status, 0);
+  ASSERT_EQ(vm({"start", "cg"}).status, 0);
+  int64_t pid = info("cg")["pid"];
+  auto cg = cgroups_of(pid);
+  std::string dir;
+  if (cg.count("memory")) {  // v1 or hybrid: the controllers' own hierarchies
+    ASSERT_EQ(cg["memory"].rfind("/insula/cg.", 0), 0u) << cg["memory"];
+    dir = "/sys/fs/cgroup/memory" + cg["memory"];
+    EXPECT_EQ(read_trimmed(dir + "/memory.limit_in_bytes"), std::to_string((64 + 128) << 20));
+    ASSERT_TRUE(cg.count("cpu"));
+    EXPECT_EQ(read_trimmed("/sys/fs/cgroup/cpu" + cg["cpu"] + "/cpu.cfs_quota_us"), "200000");
+    EXPECT_EQ(read_trimmed("/sys/fs/cgroup/cpu" + cg["cpu"] + "/cpu.cfs_period_us"), "100000");
+  } else {
+    ASSERT_EQ(cg[""].rfind("/insula/cg.", 0), 0u) << cg[""];
+    dir = "/sys/fs/cgroup" + cg[""];
+    EXPECT_EQ(read_trimmed(dir + "/memory.max"), std::to_string((64 + 128) << 20));
+    EXPECT_EQ(read_trimmed(dir + "/cpu.max"), "200000 100000");
+  }
+  // Every thread of the VMM (vCPUs, API, console) is in it.
+  EXPECT_TRUE(std::filesystem::exists(dir));
+  ASSERT_EQ(vm({"stop", "--force", "cg"}).status, 0);
+  EXPECT_FALSE(std::filesystem::exists(dir)) << "the cgroup outlived its VM";
 }
 
 TEST_F(VmCli, CreateListInfoRmWithoutKvm) {
