@@ -103,6 +103,8 @@ class VirtioVsock : public VirtioDevice, public std::enable_shared_from_this<Vir
     uint32_t last_fwd_reported = 0;
     uint32_t watched = 0;  // epoll events currently registered (0: none)
     bool host_eof = false;
+    bool guest_rcv_shut = false;   // the guest sent SHUTDOWN with RCV: no more data to it
+    bool guest_send_shut = false;  // ... with SEND: it sends no more
   };
   using Key = std::pair<uint32_t, uint32_t>;  // (local_port, peer_port)
 
