@@ -86,6 +86,11 @@ static bool receive(struct virtio_dev *v, bool (*want)(const uint8_t *f, uint32_
         if (id < 0) return false;
         /* Heads are handed out 0, 1 for the two one-descriptor buffers. */
         int i = id < NRX ? id : 0;
+        /* Without GUEST_CSUM/GUEST_TSO/MRG_RXBUF the device must give flags 0,
+         * gso_type NONE and num_buffers 1 (virtio 1.2, 5.1.6.4.1). */
+        const uint8_t *h = rx_buf[i];
+        check(len >= HDR && h[0] == 0 && h[1] == 0 && (h[10] | h[11] << 8) == 1,
+              "net: receive header flags %u, gso_type %u, num_buffers %u", h[0], h[1], h[10] | h[11] << 8);
         bool ok = len > HDR && want(rx_buf[i] + HDR, len - HDR);
         (*seen)++;
         post_rx(v, i);
