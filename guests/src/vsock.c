@@ -1,6 +1,7 @@
 /* vsock: drives insula's virtio-vsock (`--vsock CID,UDS`) directly, stream
  * sockets by hand (virtio 1.2, 5.10): checks guest_cid against cid=, then
- *  1. connects out to host port 6000 (a host program listens on UDS_6000),
+ *  1. connects out to host port 6001 (nobody listens: RST), then to 6000
+ *     (a host program listens on UDS_6000),
  *     sends a line, reads the answer, shuts down and waits for the RST;
  *  2. accepts the host's connection to its port 1234 (a host program writes
  *     "CONNECT 1234" on UDS), sends a line, echoes what the host sends, and
@@ -82,6 +83,9 @@ static bool receive(uint16_t op, uint32_t port, struct hdr *out) {
 static void connect_out(void) {
     struct hdr h;
     fwd_cnt = 0;
+    /* Nothing listens on UDS_6001: the device refuses with RST. */
+    check(send(OP_REQUEST, OUT_PORT + 1, HOST_PORT + 1, 0, NULL), "vsock: REQUEST to host port %d sent", HOST_PORT + 1);
+    check(receive(OP_RST, OUT_PORT + 1, &h), "vsock: a REQUEST to a port nobody listens on gets RST");
     check(send(OP_REQUEST, OUT_PORT, HOST_PORT, 0, NULL), "vsock: REQUEST to host port %d sent", HOST_PORT);
     if (!receive(OP_RESPONSE, OUT_PORT, &h)) { check(false, "vsock: RESPONSE from the host listener"); return; }
     check(h.src_port == HOST_PORT && h.buf_alloc > 0, "vsock: connected to host port %u (host buf_alloc %u)",
