@@ -3,7 +3,8 @@
  * (their page frame numbers on the inflate queue), reports them in `actual`,
  * deflates them again and checks the host really dropped them: guest RAM is
  * anonymous memory, so a page the host discarded comes back zero-filled.
- * A page frame outside RAM must be ignored without breaking the device. */
+ * A page frame outside RAM must be ignored without breaking the device; a
+ * buffer outside RAM must set NEEDS_RESET, and a reset must bring it back. */
 #include "guest.h"
 #include "pci.h"
 
@@ -53,5 +54,25 @@ void guest_main(void) {
     }
     check(zero == NPAGES, "balloon: %d of %d inflated pages came back zero-filled (dropped by the host)", zero, NPAGES);
     printf("balloon: inflated and deflated %d pages\n", NPAGES);
+
+    /* A hostile chain: its buffer lies outside guest RAM. The device must
+     * flag NEEDS_RESET (the VMM carries on), and a reset must bring it back. */
+    void *bufs[1] = {(void *)0x3ff00000u};
+    uint32_t lens[1] = {4};
+    bool wr[1] = {false};
+    virtq_submit(&v, INFLATEQ, bufs, lens, wr, 1);
+    uint64_t start = rdtsc();
+    do status = *(volatile uint8_t *)(v.common + 0x14);
+    while (!(status & STATUS_NEEDS_RESET) && rdtsc() - start < VIRTQ_WAIT);
+    check(status & STATUS_NEEDS_RESET, "balloon: a buffer outside RAM sets NEEDS_RESET (status 0x%x)", status);
+    bool again = virtio_setup(&v, v.pci_dev, VIRTIO_BAR_BASE, 0, 2);
+    check(again, "balloon: set up again after a reset");
+    if (again) {
+        pages[0][0] = 0xa5;
+        pfns[0] = (uint32_t)(uintptr_t)pages[0] >> 12;
+        check(send_pfns(&v, INFLATEQ, 1) && send_pfns(&v, DEFLATEQ, 1) && pages[0][0] == 0,
+              "balloon: works again after the reset");
+        printf("balloon: recovered from a bad buffer by a reset\n");
+    }
     finish("balloon");
 }
