@@ -11,6 +11,7 @@ set -uo pipefail
 insula=$1 guest=$2
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not available"; exit 77; }
 [ -c /dev/net/tun ] || { echo "SKIP: /dev/net/tun is not available"; exit 77; }
+command -v ip >/dev/null || { echo "SKIP: ip (iproute2) is not installed"; exit 77; }
 command -v python3 >/dev/null || { echo "SKIP: python3 is not installed"; exit 77; }
 ns=insula-vnet-$$ tap=ivnet0 mac=52:54:00:12:ab:cd
 dir=$(mktemp -d)
@@ -43,7 +44,8 @@ for line in open("/proc/net/arp"):
 s.sendto(b"pong-from-host", addr)
 PY
 helper=$!
-for _ in $(seq 100); do [ -e "$dir/ready" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -e "$dir/ready" ] && break; sleep 0.05; done
+[ -e "$dir/ready" ] || { echo "FAILED: the host-side helper did not start in 30 s"; cat "$dir/helper.out"; exit 1; }
 
 out=$(in_ns timeout 120 "$insula" run --kernel "$guest" --memory 32M --no-rng --net "$tap,mac=$mac" \
       --cmdline "mac=$mac ip=10.0.2.15 peer=10.0.2.1" </dev/null 2>&1)

@@ -18,7 +18,8 @@ cleanup() {
 trap cleanup EXIT
 python3 "$here/vsock_host.py" "$dir/v.sock" "$dir/ready" >"$dir/helper.out" 2>&1 &
 helper=$!
-for _ in $(seq 100); do [ -e "$dir/ready" ] && break; sleep 0.05; done
+for _ in $(seq 600); do [ -e "$dir/ready" ] && break; sleep 0.05; done
+[ -e "$dir/ready" ] || { echo "FAILED: the host-side helper did not start in 30 s"; cat "$dir/helper.out"; exit 1; }
 out=$(timeout 120 "$insula" run --kernel "$guest" --memory 32M --no-rng --vsock "7,$dir/v.sock" \
       --cmdline cid=7 </dev/null 2>&1)
 st=$?
