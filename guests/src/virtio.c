@@ -5,10 +5,6 @@
 #include "guest.h"
 #include "pci.h"
 
-#define VIRTIO_VENDOR 0x1af4
-#define RNG_ID 0x1044
-#define BLK_ID 0x1042
-#define BAR_BASE 0xc0000000u
 
 static uint8_t rng_buf[64] __attribute__((aligned(16)));
 struct blk_req { uint32_t type, reserved; uint64_t sector; };
@@ -29,9 +25,9 @@ static int blk_io(struct virtio_dev *v, uint32_t type, uint64_t lba, bool with_d
 
 void guest_main(void) {
     struct virtio_dev v;
-    int d = pci_find(VIRTIO_VENDOR, RNG_ID);
+    int d = pci_find(VIRTIO_VENDOR, VIRTIO_ID_RNG);
     check(d > 0, "virtio-rng found on bus 0 (device %d)", d);
-    if (d > 0 && virtio_init(&v, d, BAR_BASE)) {
+    if (d > 0 && virtio_init(&v, d, VIRTIO_BAR_BASE)) {
         memset(rng_buf, 0, sizeof rng_buf);
         void *bufs[1] = {rng_buf};
         uint32_t lens[1] = {sizeof rng_buf};
@@ -43,9 +39,9 @@ void guest_main(void) {
     } else {
         check(false, "virtio-rng initialised");
     }
-    d = pci_find(VIRTIO_VENDOR, BLK_ID);
+    d = pci_find(VIRTIO_VENDOR, VIRTIO_ID_BLK);
     if (d > 0) {
-        bool ok = virtio_init(&v, d, BAR_BASE + 0x100000);
+        bool ok = virtio_init(&v, d, VIRTIO_BAR_BASE + VIRTIO_BAR_STEP);
         check(ok, "virtio-blk initialised (device %d)", d);
         if (ok) {
             uint64_t cap = (uint64_t)mmio_read32(v.device_cfg) | ((uint64_t)mmio_read32(v.device_cfg + 4) << 32);

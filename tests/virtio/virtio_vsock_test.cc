@@ -194,6 +194,56 @@ TEST(VirtioVsock, HostDataRespectsGuestCredit) {
   EXPECT_EQ(second->second, "89abcdef");
 }
 
+// A guest may shrink its buf_alloc below what the host already sent: the
+// device must then wait until fwd_cnt catches up, not wrap the credit around.
+TEST(VirtioVsock, ShrunkBufAllocGivesNoCredit) {
+  VsockRig r;
+  UniqueFd host = unix_connect(r.path);
+  ASSERT_EQ(::send(host.get(), "CONNECT 78\n", 11, 0), 11);
+  auto req = r.rx();
+  ASSERT_TRUE(req);
+  uint32_t host_port = req->first.src_port;
+  r.tx(78, host_port, VsockOp::kResponse, {}, 0, /*buf_alloc=*/8, /*fwd_cnt=*/0);
+  EXPECT_EQ(read_some(host.get()), fmt::format("OK {}\n", host_port));
+  ASSERT_EQ(::send(host.get(), "0123456789abcdef", 16, 0), 16);
+  auto first = r.rx();
+  ASSERT_TRUE(first);
+  EXPECT_EQ(first->second, "01234567");
+  r.tx(78, host_port, VsockOp::kCreditUpdate, {}, 0, /*buf_alloc=*/4, /*fwd_cnt=*/0);  // 8 in flight > 4
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(r.drv.used(0));
+  r.tx(78, host_port, VsockOp::kCreditUpdate, {}, 0, 4, 8);  // consumed: 4 bytes of room
+  auto second = r.rx();
+  ASSERT_TRUE(second);
+  EXPECT_EQ(second->second, "89ab");
+}
+
+// SHUTDOWN with only the RCV flag: the guest takes no more data, so the
+// device must stop sending it, while the guest may still send.
+TEST(VirtioVsock, GuestShutdownRcvStopsData) {
+  VsockRig r;
+  UniqueFd host = unix_connect(r.path);
+  ASSERT_EQ(::send(host.get(), "CONNECT 79\n", 11, 0), 11);
+  auto req = r.rx();
+  ASSERT_TRUE(req);
+  uint32_t host_port = req->first.src_port;
+  r.tx(79, host_port, VsockOp::kResponse);
+  EXPECT_EQ(read_some(host.get()), fmt::format("OK {}\n", host_port));
+  r.tx(79, host_port, VsockOp::kShutdown, {}, kVsockShutdownRcv);
+  ASSERT_EQ(::send(host.get(), "unwanted", 8, 0), 8);
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_FALSE(r.drv.used(0));
+  r.tx(79, host_port, VsockOp::kRw, "still sending");
+  EXPECT_EQ(read_some(host.get()), "still sending");
+  EXPECT_EQ(r.vsock->connection_count(), 1u);
+  // SEND later completes the close: the flags add up.
+  r.tx(79, host_port, VsockOp::kShutdown, {}, kVsockShutdownSend);
+  auto rst = r.rx();
+  ASSERT_TRUE(rst);
+  EXPECT_EQ(rst->first.op, uint16_t(VsockOp::kRst));
+  EXPECT_EQ(r.vsock->connection_count(), 0u);
+}
+
 TEST(VirtioVsock, NoListenerMeansReset) {
   VsockRig r;
   r.tx(40001, 6000, VsockOp::kRequest);

@@ -100,7 +100,7 @@ void VirtioVsock::update_watch_locked(Key key, Conn& c) {
   uint32_t want = 0;
   if (c.state == ConnState::kReadingConnect) want = EPOLLIN;
   if (c.state == ConnState::kEstablished) {
-    if (!c.host_eof && peer_credit(c) > 0) want |= EPOLLIN;
+    if (!c.host_eof && !c.guest_rcv_shut && peer_credit(c) > 0) want |= EPOLLIN;
     if (!c.to_host.empty()) want |= EPOLLOUT;
   }
   if (want == c.watched) return;
@@ -242,7 +242,7 @@ void VirtioVsock::fill_rx_locked() {
     Key key = it->first;
     Conn& c = it->second;
     ++it;
-    if (c.state != ConnState::kEstablished || c.host_eof) continue;
+    if (c.state != ConnState::kEstablished || c.host_eof || c.guest_rcv_shut) continue;
     while (peer_credit(c) > 0) {
       DescChain chain;
       if (!next_chain(chain)) goto done;
@@ -365,13 +365,19 @@ void VirtioVsock::handle_packet_locked(const VsockHeader& h, std::vector<uint8_t
       return;
     case VsockOp::kShutdown:
       if (!c) return;
-      if ((h.flags & (kVsockShutdownRcv | kVsockShutdownSend)) == (kVsockShutdownRcv | kVsockShutdownSend)) {
-        flush_to_host_locked(*c);
+      // The flags are permanent hints that add up (virtio 1.2, 5.10.6.6):
+      // RCV alone means no more data to the guest (what the host still
+      // writes stays in its socket), SEND alone a half-close to the host,
+      // both a full close answered with RST.
+      if (h.flags & kVsockShutdownRcv) c->guest_rcv_shut = true;
+      if (h.flags & kVsockShutdownSend) c->guest_send_shut = true;
+      flush_to_host_locked(*c);
+      if (c->guest_rcv_shut && c->guest_send_shut) {
         close_locked(key, true);
-      } else if (h.flags & kVsockShutdownSend) {
-        flush_to_host_locked(*c);
-        ::shutdown(c->fd.get(), SHUT_WR);
+        return;
       }
+      if (c->guest_send_shut) ::shutdown(c->fd.get(), SHUT_WR);
+      update_watch_locked(key, *c);
       return;
     case VsockOp::kRst:
       if (c) close_locked(key, false);

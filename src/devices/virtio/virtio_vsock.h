@@ -103,6 +103,8 @@ class VirtioVsock : public VirtioDevice, public std::enable_shared_from_this<Vir
     uint32_t last_fwd_reported = 0;
     uint32_t watched = 0;  // epoll events currently registered (0: none)
     bool host_eof = false;
+    bool guest_rcv_shut = false;   // the guest sent SHUTDOWN with RCV: no more data to it
+    bool guest_send_shut = false;  // ... with SEND: it sends no more
   };
   using Key = std::pair<uint32_t, uint32_t>;  // (local_port, peer_port)
 
@@ -116,7 +118,13 @@ class VirtioVsock : public VirtioDevice, public std::enable_shared_from_this<Vir
   bool flush_to_host_locked(Conn& c);
   void update_watch_locked(Key key, Conn& c);
   void close_locked(Key key, bool send_rst);
-  uint32_t peer_credit(const Conn& c) const { return c.peer_buf_alloc - (c.tx_cnt - c.peer_fwd_cnt); }
+  // virtio 1.2, 5.10.6.3: peer_free = buf_alloc - (tx_cnt - fwd_cnt). A peer
+  // that shrinks buf_alloc below what is in flight (or reports a fwd_cnt
+  // ahead of tx_cnt) has no room, not 4 GiB of it.
+  uint32_t peer_credit(const Conn& c) const {
+    uint32_t in_flight = c.tx_cnt - c.peer_fwd_cnt;
+    return in_flight >= c.peer_buf_alloc ? 0 : c.peer_buf_alloc - in_flight;
+  }
 
   const uint64_t guest_cid_;
   const std::string uds_path_;
