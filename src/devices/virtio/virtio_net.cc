@@ -70,6 +70,7 @@ void VirtioNet::activate(VirtioHost& host) {
   host_ = &host;
   uint64_t f = host.acked_features();
   mergeable_ = f & kNetFMrgRxbuf;
+  guest_csum_ = f & kNetFGuestCsum;
   // What the guest can receive decides what the tap may hand us.
   unsigned offload = 0;
   if (f & kNetFGuestCsum) {
@@ -156,6 +157,10 @@ void VirtioNet::receive_locked() {
       if (n <= 0) break;  // EAGAIN: drained (or the tap went away)
       if (size_t(n) < kNetHdrSize) continue;
       frame_len_ = size_t(n);
+      // Without GUEST_CSUM the header's flags must be 0 (virtio 1.2 5.1.6.4.1),
+      // but the tap still marks DATA_VALID a frame whose checksum a NIC on a
+      // bridge verified.
+      if (!guest_csum_) frame_[0] = 0;
     }
     if (!deliver_frame_locked(used)) {
       // No room in the guest: stop reading until it posts buffers.

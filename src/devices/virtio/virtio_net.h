@@ -82,6 +82,7 @@ class VirtioNet : public VirtioDevice, public std::enable_shared_from_this<Virti
   MacAddress mac_;
   bool link_up_ = true;
   bool mergeable_ = false;
+  bool guest_csum_ = false;  // GUEST_CSUM negotiated: rx header flags may be set
   bool watching_ = false;
   std::vector<uint8_t> frame_;  // one frame read from the tap, header first
   size_t frame_len_ = 0;        // 0: none pending
