@@ -40,6 +40,11 @@ std::string vm_cgroup_path(const std::string& state_dir, const std::string& name
   return fmt::format("/insula/{}.{:08x}", name, uint32_t(fnv1a(ec ? state_dir : canonical.string())));
 }
 
+bool vm_cgroups_available() {
+  auto layout = container::CgroupLayout::detect();
+  return layout.v1.count("memory") || layout.v1.count("cpu") || !layout.v2.empty();
+}
+
 void place_in_vm_cgroup(const std::string& path, const VmCgroupLimits& limits, pid_t pid) {
   try {
     auto cg = container::Cgroups::create(container::CgroupLayout::detect(), path);

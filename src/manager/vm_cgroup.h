@@ -26,6 +26,10 @@ inline constexpr uint64_t kCpuPeriodUs = 100000;
 // directories with a VM of the same name do not share a cgroup.
 std::string vm_cgroup_path(const std::string& state_dir, const std::string& name);
 
+// False when this host has no cgroup hierarchy with the memory or cpu
+// controller mounted (e.g. a minimal initramfs): VMs then run without limits.
+bool vm_cgroups_available();
+
 // Creates the cgroup, sets the limits and moves `pid` (all its threads) in.
 // Throws Error when the host's cgroups cannot be written (not root, no
 // cgroupfs), saying so.

@@ -81,11 +81,15 @@ VmRecord VmManager::start(const std::string& name) {
   };
   if (!start_time) fail(fmt::format("its VMM exited at once: {}", tail_of(vmm_err)));
   // Before the guest exists, so all of its memory is charged to the VM's cgroup.
-  try {
-    place_in_vm_cgroup(vm_cgroup_path(state_dir_, name), {r.memory, r.cpus}, pid);
-  } catch (const Error& e) {
-    if (geteuid() == 0) fail(e.what());
-    INSULA_LOG_WARN("VM {} runs without resource limits: {}", name, e.what());
+  if (!vm_cgroups_available()) {
+    INSULA_LOG_WARN("VM {} runs without resource limits: no cgroup hierarchy with memory or cpu is mounted", name);
+  } else {
+    try {
+      place_in_vm_cgroup(vm_cgroup_path(state_dir_, name), {r.memory, r.cpus}, pid);
+    } catch (const Error& e) {
+      if (geteuid() == 0) fail(e.what());
+      INSULA_LOG_WARN("VM {} runs without resource limits: {}", name, e.what());
+    }
   }
 
   api::ApiClient api(r.api_socket);

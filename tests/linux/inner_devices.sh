@@ -111,6 +111,6 @@ stop_out=$($V stop lin --timeout 60 2>&1)
 $V logs lin >/tmp/vm.log 2>&1
 echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: power button" /tmp/vm.log
 check vm_stop_power_button $? "stop: $stop_out (init after ${i}s)"
-[ "$i" -lt 240 ] || { cat /tmp/vm.start; tail -5 /tmp/vm.log; }
+echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/vm.start; tail -8 /tmp/vm.log; tail -5 /tmp/vmstate/vms/lin/vmm.log; }
 
 echo "INNER DONE"

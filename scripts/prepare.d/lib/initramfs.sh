@@ -45,9 +45,15 @@ initramfs_modules() {
   depmod -b "$tree" "$version"
 }
 
-# initramfs_pack TREE OUT.cpio.gz: newc cpio, owned by root, gzip'd.
+# initramfs_pack TREE OUT.cpio.gz: newc cpio, owned by root, gzip'd, zero-padded
+# to a multiple of 512 bytes so that another archive appended to it (tests add
+# files that way) starts 4-byte aligned, as the kernel requires; it skips the
+# zeros between archives.
 initramfs_pack() {
   local tree=$1 out=$2
   (cd "$tree" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc -R 0:0 --quiet) | gzip -6 >"$out.tmp"
+  local size
+  size=$(stat -c %s "$out.tmp")
+  head -c $(( (512 - size % 512) % 512 )) /dev/zero >>"$out.tmp"
   mv "$out.tmp" "$out"
 }
