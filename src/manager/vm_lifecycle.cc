@@ -44,6 +44,18 @@ bool VmManager::wait_gone(const VmRecord& r, std::chrono::milliseconds timeout) 
 
 VmRecord VmManager::start(const std::string& name) {
   VmLock lock(vm_dir(name) + ".lock");
+  return launch_locked(name, [this, &name](const api::ApiClient& api) {
+    VmRecord r = existing(name);
+    nlohmann::json boot{{"kernel_image_path", r.kernel}, {"boot_args", r.cmdline}};
+    if (!r.initrd.empty()) boot["initrd_path"] = r.initrd;
+    api.expect_ok("PUT", "/boot-source", boot);
+    api.expect_ok("PUT", "/machine-config", nlohmann::json{{"vcpu_count", r.cpus}, {"mem_size_mib", r.memory >> 20}});
+    api.expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "InstanceStart"}});
+  });
+}
+
+VmRecord VmManager::launch_locked(const std::string& name,
+                                  const std::function<void(const api::ApiClient&)>& configure) {
   VmRecord r = reconcile(existing(name));
   if (r.state == "starting") {
     // Alive but never started, and no other CLI holds the lock: left over by
@@ -95,11 +107,7 @@ VmRecord VmManager::start(const std::string& name) {
     std::this_thread::sleep_for(5ms);
   }
   try {
-    nlohmann::json boot{{"kernel_image_path", r.kernel}, {"boot_args", r.cmdline}};
-    if (!r.initrd.empty()) boot["initrd_path"] = r.initrd;
-    api.expect_ok("PUT", "/boot-source", boot);
-    api.expect_ok("PUT", "/machine-config", nlohmann::json{{"vcpu_count", r.cpus}, {"mem_size_mib", r.memory >> 20}});
-    api.expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "InstanceStart"}});
+    configure(api);
   } catch (const Error& e) {
     fail(e.what());
   }
@@ -112,6 +120,11 @@ VmRecord VmManager::stop(const std::string& name, std::chrono::milliseconds time
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
   if (r.pid == 0) throw error("VM {} is not running", name);
+  stop_locked(r, timeout);
+  return r;
+}
+
+void VmManager::stop_locked(VmRecord& r, std::chrono::milliseconds timeout) {
   try {
     api::ApiClient(r.api_socket, timeout).call("PUT", "/shutdown");
   } catch (const Error&) {
@@ -122,7 +135,6 @@ VmRecord VmManager::stop(const std::string& name, std::chrono::milliseconds time
     wait_gone(r, 5s);
   }
   mark_stopped(r);
-  return r;
 }
 
 VmRecord VmManager::kill(const std::string& name) {
