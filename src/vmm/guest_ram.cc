@@ -7,6 +7,7 @@
 #include <sys/sysinfo.h>
 
 #include <cstring>
+#include <vector>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -35,6 +36,7 @@ GuestRam::GuestRam(uint64_t size, uint64_t hole_start, const std::string& memory
     throw error("snapshot memory file {} is {} bytes, the snapshot's machine has {} of RAM: the file is truncated or "
                 "belongs to another snapshot",
                 memory_file, st.st_size, format_size(size));
+  file_backed_ = true;
   map(fd.get());
 }
 
@@ -86,12 +88,23 @@ void GuestRam::save(const std::string& path) const {
     return system_error(err, fmt::format("{} snapshot memory file {}", what, tmp));
   };
   if (::ftruncate(fd.get(), static_cast<off_t>(size_)) != 0) throw fail("sizing");
+  // Anonymous RAM the guest never touched is not resident: skip it without
+  // reading it (reading would map every page). File-backed RAM (a restored
+  // VM) must be read: its untouched pages hold the old snapshot's data.
+  // (Only without swap: a swapped-out page is not resident either.)
+  std::vector<unsigned char> resident;
+  struct sysinfo si {};
+  if (!file_backed_ && ::sysinfo(&si) == 0 && si.totalswap == 0) {
+    resident.resize(size_ / kPage);
+    if (::mincore(host_, size_, resident.data()) != 0) resident.assign(size_ / kPage, 1);
+  }
+  auto skip = [&](uint64_t o) { return (!resident.empty() && !(resident[o / kPage] & 1)) || all_zero(host_ + o, kPage); };
   // Runs of non-zero pages go out in one pwrite each.
   uint64_t off = 0;
   while (off < size_) {
-    while (off < size_ && all_zero(host_ + off, kPage)) off += kPage;
+    while (off < size_ && skip(off)) off += kPage;
     uint64_t end = off;
-    while (end < size_ && end - off < (64u << 20) && !all_zero(host_ + end, kPage)) end += kPage;
+    while (end < size_ && end - off < (64u << 20) && !skip(end)) end += kPage;
     while (off < end) {
       ssize_t n = ::pwrite(fd.get(), host_ + off, end - off, static_cast<off_t>(off));
       if (n < 0 && errno == EINTR) continue;

@@ -38,6 +38,7 @@ class GuestRam {
   void map(int fd);  // fd -1: anonymous memory
 
   uint8_t* host_ = nullptr;
+  bool file_backed_ = false;
   GuestMemory memory_;
 };
 

@@ -115,6 +115,33 @@ TEST_F(MachineSnapshot, RestoredCounterContinues) {
   for (size_t i = 1; i < counts.size(); ++i) EXPECT_EQ(counts[i], counts[i - 1] + 1);
 }
 
+TEST_F(MachineSnapshot, ARestoredMachineCanBeSnapshottedAgain) {
+  take_snapshot();
+  // The second snapshot is of RAM mapped from the first one's file: pages
+  // the guest did not touch since must come from that file.
+  uint64_t last = 0;
+  {
+    Console con;
+    auto m = Machine::restore(path("state"), path("memory"), [&](uint8_t c) { con.put(c); });
+    std::thread runner([&] { m->run(); });
+    EXPECT_TRUE(con.wait_for_count(2)) << con.text();
+    m->pause();
+    last = con.counts().back();
+    m->snapshot(path("state2"), path("memory2"));
+    m->stop({MachineExit::Kind::kPowerOff, 0, "test"});
+    runner.join();
+  }
+  fs::remove(path("memory"));  // the second snapshot stands alone
+  Console con;
+  auto m = Machine::restore(path("state2"), path("memory2"), [&](uint8_t c) { con.put(c); });
+  std::thread runner([&] { m->run(); });
+  bool counted = con.wait_for_count(2);
+  m->stop({MachineExit::Kind::kPowerOff, 0, "test"});
+  runner.join();
+  ASSERT_TRUE(counted) << con.text();
+  EXPECT_EQ(con.counts().front(), last + 1) << con.text();
+}
+
 std::string restore_error(const std::string& state, const std::string& memory) {
   try {
     Machine::restore(state, memory, [](uint8_t) {});
