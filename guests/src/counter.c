@@ -1,6 +1,8 @@
 /* counter: prints an increasing counter forever, one line every ~100 ms
  * (LAPIC timer + hlt, so it idles between lines); used by snapshot/restore
- * tests. limit=N on the command line makes it stop with PASS after N lines. */
+ * tests. limit=N on the command line makes it stop with PASS after N lines;
+ * fill_mib=N first writes one dword into every page of N MiB from 16 MiB, so
+ * snapshot benchmarks have guest RAM to save that is not all zero. */
 #include "guest.h"
 
 static volatile uint32_t ticks;
@@ -10,6 +12,10 @@ void guest_main(void) {
     uint64_t limit = 0, period_ms = 100;
     cmdline_u64("limit", &limit);
     cmdline_u64("period_ms", &period_ms);
+    uint64_t fill_mib = 0;
+    cmdline_u64("fill_mib", &fill_mib);
+    for (uint32_t a = 16u << 20; a < (16u << 20) + (uint32_t)fill_mib * (1u << 20); a += 4096)
+        *(volatile uint32_t *)a = a | 1;
     idt_init();
     idt_set_handler(0x30, on_tick);
     pic_mask_all();

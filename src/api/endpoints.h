@@ -14,6 +14,7 @@ void add_vm_state_routes(Router& r, VmmService& vm);        // vm_state.cc
 void add_instance_info_routes(Router& r, VmmService& vm);   // instance_info.cc
 void add_metrics_routes(Router& r, VmmService& vm, const ConsoleHub& console, const HttpServer* const& server);  // metrics.cc
 void add_shutdown_routes(Router& r, VmmService& vm);        // shutdown.cc
+void add_snapshot_routes(Router& r, VmmService& vm);        // snapshot.cc
 
 // Limits the API enforces (documented in docs/api/openapi.yaml).
 constexpr uint64_t kMaxVcpus = 32;

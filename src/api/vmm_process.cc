@@ -39,6 +39,7 @@ int run_vmm_process(const VmmProcessOptions& opts) {
   add_vm_state_routes(router, vm);
   add_metrics_routes(router, vm, console, server_view);
   add_shutdown_routes(router, vm);
+  add_snapshot_routes(router, vm);
   server.emplace(io, opts.api_socket, router);
   server_view = &*server;
 

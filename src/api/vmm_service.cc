@@ -37,6 +37,10 @@ void VmmService::start() {
   if (!boot_source_set_) throw bad_request("set a boot source (PUT /boot-source) before InstanceStart");
   // Building the machine checks the config and loads the kernel: its errors are the caller's.
   machine_ = std::make_unique<vmm::Machine>(config_, [this](uint8_t b) { console_.guest_output(b); });
+  launch();
+}
+
+void VmmService::launch() {
   console_.set_serial(&machine_->serial());
   state_ = VmState::kRunning;
   started_ = std::chrono::steady_clock::now();
@@ -45,6 +49,24 @@ void VmmService::start() {
     machine_done_ = true;
     boost::asio::post(io_, [this, exit] { machine_ended(exit); });
   });
+}
+
+void VmmService::snapshot_create(const std::string& state_file, const std::string& memory_file) {
+  if (state_ == VmState::kNotStarted) throw conflict("the VM is not started: there is nothing to snapshot");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  if (state_ != VmState::kPaused) throw conflict("the VM must be paused to snapshot it: PATCH /vm {{\"state\": \"Paused\"}} first");
+  machine_->snapshot(state_file, memory_file);
+}
+
+void VmmService::snapshot_load(const std::string& state_file, const std::string& memory_file, bool resume) {
+  if (ending_) throw conflict("the VMM is shutting down");
+  if (state_ != VmState::kNotStarted) throw conflict("a snapshot can only be loaded before the VM starts");
+  machine_ = vmm::Machine::restore(state_file, memory_file, [this](uint8_t b) { console_.guest_output(b); });
+  config_ = machine_->config();
+  boot_source_set_ = true;
+  if (!resume) machine_->pause();  // the vCPUs park as soon as their threads start
+  launch();
+  if (!resume) state_ = VmState::kPaused;
 }
 
 void VmmService::machine_ended(vmm::MachineExit exit) {

@@ -44,6 +44,11 @@ class VmmService {
   // The ACPI power button: an orderly shutdown request the guest may honour.
   void press_power_button();
   void shutdown();
+  // PUT /snapshot/create: the VM must be paused (409 otherwise).
+  void snapshot_create(const std::string& state_file, const std::string& memory_file);
+  // PUT /snapshot/load: only before InstanceStart; the loaded VM runs when
+  // resume is set, else it is Paused.
+  void snapshot_load(const std::string& state_file, const std::string& memory_file, bool resume);
 
   std::chrono::steady_clock::duration vmm_uptime() const;
   std::optional<std::chrono::steady_clock::duration> guest_uptime() const;
@@ -51,6 +56,7 @@ class VmmService {
 
  private:
   void machine_ended(vmm::MachineExit exit);
+  void launch();  // runs machine_ on runner_
 
   boost::asio::io_context& io_;
   std::string id_;

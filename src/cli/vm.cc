@@ -51,6 +51,7 @@ void add_vm_commands(CLI::App& app, Context& ctx) {
   add_vm_logs(*vm, ctx, common);
   add_vm_rm(*vm, ctx, common);
   add_vm_console(*vm, ctx, common);
+  add_vm_snapshot(*vm, ctx, common);
 }
 
 }  // namespace insula::cli

@@ -35,6 +35,9 @@ constexpr unsigned long kSetCpuid2 = _IOC(_IOC_WRITE, KVMIO, 0x90, 8);
 constexpr unsigned long kGetMsrIndexList = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x02, 4);
 constexpr unsigned long kSetMsrs = _IOC(_IOC_WRITE, KVMIO, 0x89, 8);
 constexpr unsigned long kSetGsiRouting = _IOC(_IOC_WRITE, KVMIO, 0x6a, 8);
+constexpr unsigned long kGetMsrs = _IOC(_IOC_READ | _IOC_WRITE, KVMIO, 0x88, 8);
+constexpr unsigned long kGetXsave = _IOC(_IOC_READ, KVMIO, 0xa4, sizeof(XsaveArea));
+constexpr unsigned long kSetXsave = _IOC(_IOC_WRITE, KVMIO, 0xa5, sizeof(XsaveArea));
 
 template <typename Entry>
 std::vector<uint8_t> var_buffer(uint32_t count, size_t array_offset = kArrayOffset) {
@@ -215,6 +218,26 @@ void Vm::set_clock(uint64_t ns) {
   ioctl_or_throw(fd_.get(), KVM_SET_CLOCK, &c, "KVM_SET_CLOCK");
 }
 
+kvm_irqchip Vm::get_irqchip(uint32_t chip) const {
+  kvm_irqchip c{};
+  c.chip_id = chip;
+  ioctl_or_throw(fd_.get(), KVM_GET_IRQCHIP, &c, "KVM_GET_IRQCHIP");
+  return c;
+}
+void Vm::set_irqchip(const kvm_irqchip& c) { ioctl_or_throw(fd_.get(), KVM_SET_IRQCHIP, &c, "KVM_SET_IRQCHIP"); }
+kvm_pit_state2 Vm::get_pit2() const {
+  kvm_pit_state2 s{};
+  ioctl_or_throw(fd_.get(), KVM_GET_PIT2, &s, "KVM_GET_PIT2");
+  return s;
+}
+void Vm::set_pit2(const kvm_pit_state2& s) { ioctl_or_throw(fd_.get(), KVM_SET_PIT2, &s, "KVM_SET_PIT2"); }
+kvm_clock_data Vm::get_clock() const {
+  kvm_clock_data c{};
+  ioctl_or_throw(fd_.get(), KVM_GET_CLOCK, &c, "KVM_GET_CLOCK");
+  return c;
+}
+void Vm::set_clock(const kvm_clock_data& c) { ioctl_or_throw(fd_.get(), KVM_SET_CLOCK, &c, "KVM_SET_CLOCK"); }
+
 Vcpu::Vcpu(const Kvm& kvm, const Vm& vm, uint32_t id) : id_(id) {
   int fd = ::ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id));
   if (fd < 0) throw errno_error(fmt::format("creating vCPU {} (KVM_CREATE_VCPU)", id));
@@ -282,6 +305,66 @@ kvm_mp_state Vcpu::get_mp_state() const {
   kvm_mp_state s{};
   ioctl_or_throw(fd_.get(), KVM_GET_MP_STATE, &s, "KVM_GET_MP_STATE");
   return s;
+}
+
+kvm_fpu Vcpu::get_fpu() const {
+  kvm_fpu f{};
+  ioctl_or_throw(fd_.get(), KVM_GET_FPU, &f, "KVM_GET_FPU");
+  return f;
+}
+XsaveArea Vcpu::get_xsave() const {
+  XsaveArea x{};
+  ioctl_or_throw(fd_.get(), kGetXsave, &x, "KVM_GET_XSAVE");
+  return x;
+}
+void Vcpu::set_xsave(const XsaveArea& x) { ioctl_or_throw(fd_.get(), kSetXsave, &x, "KVM_SET_XSAVE"); }
+kvm_xcrs Vcpu::get_xcrs() const {
+  kvm_xcrs x{};
+  ioctl_or_throw(fd_.get(), KVM_GET_XCRS, &x, "KVM_GET_XCRS");
+  return x;
+}
+void Vcpu::set_xcrs(const kvm_xcrs& x) { ioctl_or_throw(fd_.get(), KVM_SET_XCRS, &x, "KVM_SET_XCRS"); }
+kvm_vcpu_events Vcpu::get_vcpu_events() const {
+  kvm_vcpu_events e{};
+  ioctl_or_throw(fd_.get(), KVM_GET_VCPU_EVENTS, &e, "KVM_GET_VCPU_EVENTS");
+  return e;
+}
+void Vcpu::set_vcpu_events(const kvm_vcpu_events& e) {
+  ioctl_or_throw(fd_.get(), KVM_SET_VCPU_EVENTS, &e, "KVM_SET_VCPU_EVENTS");
+}
+void Vcpu::set_mp_state(const kvm_mp_state& s) { ioctl_or_throw(fd_.get(), KVM_SET_MP_STATE, &s, "KVM_SET_MP_STATE"); }
+kvm_debugregs Vcpu::get_debugregs() const {
+  kvm_debugregs d{};
+  ioctl_or_throw(fd_.get(), KVM_GET_DEBUGREGS, &d, "KVM_GET_DEBUGREGS");
+  return d;
+}
+void Vcpu::set_debugregs(const kvm_debugregs& d) {
+  ioctl_or_throw(fd_.get(), KVM_SET_DEBUGREGS, &d, "KVM_SET_DEBUGREGS");
+}
+
+std::vector<kvm_msr_entry> Vcpu::get_msrs(const std::vector<uint32_t>& indices) const {
+  // KVM_GET_MSRS stops at the first MSR it cannot read and returns how many
+  // it read: keep those, skip the refused one, ask again for the rest.
+  std::vector<kvm_msr_entry> out;
+  size_t next = 0;
+  while (next < indices.size()) {
+    auto count = static_cast<uint32_t>(indices.size() - next);
+    auto buf = var_buffer<kvm_msr_entry>(count);
+    for (uint32_t i = 0; i < count; ++i) {
+      kvm_msr_entry e{};
+      e.index = indices[next + i];
+      std::memcpy(buf.data() + kArrayOffset + i * sizeof e, &e, sizeof e);
+    }
+    int n = ::ioctl(fd_.get(), kGetMsrs, buf.data());
+    if (n < 0) throw errno_error("KVM_GET_MSRS");
+    for (int i = 0; i < n; ++i) {
+      kvm_msr_entry e;
+      std::memcpy(&e, buf.data() + kArrayOffset + static_cast<size_t>(i) * sizeof e, sizeof e);
+      out.push_back(e);
+    }
+    next += static_cast<size_t>(n) + 1;  // past the one KVM refused
+  }
+  return out;
 }
 
 }  // namespace insula::kvm

@@ -20,6 +20,12 @@ std::string backend_name(Backend b);
 
 class Vcpu;
 
+// The legacy 4 KiB XSAVE area of KVM_GET/SET_XSAVE (linux/kvm.h's struct
+// adds a flexible array whose C++ size would change the ioctl number).
+struct XsaveArea {
+  uint32_t region[1024];
+};
+
 class Kvm {
  public:
   // Opens /dev/kvm with a clear error for "absent" and "no permission".
@@ -62,6 +68,15 @@ class Vm {
   void ioeventfd(int eventfd, uint64_t addr, uint32_t len, bool pio, bool deassign = false);
   void set_clock(uint64_t ns);
 
+  // Saved state of the in-kernel devices (snapshots): chip is
+  // KVM_IRQCHIP_PIC_MASTER, _PIC_SLAVE or _IOAPIC.
+  kvm_irqchip get_irqchip(uint32_t chip) const;
+  void set_irqchip(const kvm_irqchip& c);
+  kvm_pit_state2 get_pit2() const;
+  void set_pit2(const kvm_pit_state2& s);
+  kvm_clock_data get_clock() const;
+  void set_clock(const kvm_clock_data& c);
+
  private:
   const Kvm& kvm_;
   UniqueFd fd_;
@@ -91,6 +106,20 @@ class Vcpu {
   kvm_lapic_state get_lapic() const;
   void set_lapic(const kvm_lapic_state& s);
   kvm_mp_state get_mp_state() const;
+
+  // The rest of a vCPU's state, for snapshots.
+  kvm_fpu get_fpu() const;
+  XsaveArea get_xsave() const;
+  void set_xsave(const XsaveArea& x);
+  kvm_xcrs get_xcrs() const;
+  void set_xcrs(const kvm_xcrs& x);
+  kvm_vcpu_events get_vcpu_events() const;
+  void set_vcpu_events(const kvm_vcpu_events& e);
+  void set_mp_state(const kvm_mp_state& s);
+  kvm_debugregs get_debugregs() const;
+  void set_debugregs(const kvm_debugregs& d);
+  // Reads the MSRs in `indices`; an MSR KVM refuses to read is left out.
+  std::vector<kvm_msr_entry> get_msrs(const std::vector<uint32_t>& indices) const;
 
  private:
   uint32_t id_;

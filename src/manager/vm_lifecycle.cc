@@ -47,6 +47,18 @@ bool VmManager::wait_gone(const VmRecord& r, std::chrono::milliseconds timeout) 
 
 VmRecord VmManager::start(const std::string& name) {
   VmLock lock(vm_dir(name) + ".lock");
+  return launch_locked(name, [this, &name](const api::ApiClient& api) {
+    VmRecord r = existing(name);
+    nlohmann::json boot{{"kernel_image_path", r.kernel}, {"boot_args", r.cmdline}};
+    if (!r.initrd.empty()) boot["initrd_path"] = r.initrd;
+    api.expect_ok("PUT", "/boot-source", boot);
+    api.expect_ok("PUT", "/machine-config", nlohmann::json{{"vcpu_count", r.cpus}, {"mem_size_mib", r.memory >> 20}});
+    api.expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "InstanceStart"}});
+  });
+}
+
+VmRecord VmManager::launch_locked(const std::string& name,
+                                  const std::function<void(const api::ApiClient&)>& configure) {
   VmRecord r = reconcile(existing(name));
   if (r.state == "starting") {
     // Alive but never started, and no other CLI holds the lock: left over by
@@ -109,11 +121,7 @@ VmRecord VmManager::start(const std::string& name) {
     std::this_thread::sleep_for(5ms);
   }
   try {
-    nlohmann::json boot{{"kernel_image_path", r.kernel}, {"boot_args", r.cmdline}};
-    if (!r.initrd.empty()) boot["initrd_path"] = r.initrd;
-    api.expect_ok("PUT", "/boot-source", boot);
-    api.expect_ok("PUT", "/machine-config", nlohmann::json{{"vcpu_count", r.cpus}, {"mem_size_mib", r.memory >> 20}});
-    api.expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "InstanceStart"}});
+    configure(api);
   } catch (const Error& e) {
     fail(e.what());
   }
@@ -126,6 +134,10 @@ VmManager::StopKind VmManager::stop(const std::string& name, std::chrono::millis
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
   if (r.pid == 0) throw error("VM {} is not running", name);
+  return stop_locked(r, timeout, force);
+}
+
+VmManager::StopKind VmManager::stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force) {
   StopKind how = StopKind::kGuest;
   bool gone = false;
   if (!force && r.state == "running") {

@@ -5,12 +5,17 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "manager/vm_record.h"
 #include "manager/vm_store.h"
+
+namespace insula::api {
+class ApiClient;
+}
 
 namespace insula::manager {
 
@@ -40,6 +45,15 @@ class VmManager {
   std::vector<VmRecord> list();            // reconciled
   void remove(const std::string& name, bool force);
 
+  // Snapshots (vm_snapshot.cc). snapshot: pauses a running VM, writes its
+  // full state and RAM under the VM's directory, records it, and resumes it
+  // unless keep_paused (a VM that was paused stays paused).
+  SnapshotRecord snapshot(const std::string& name, const std::string& snap, bool keep_paused);
+  // Stops the VM if it runs, then starts a VMM that loads the snapshot.
+  VmRecord restore(const std::string& name, const std::string& snap);
+  std::vector<SnapshotRecord> snapshots(const std::string& name);
+  void remove_snapshot(const std::string& name, const std::string& snap);
+
   std::string vm_dir(const std::string& name) const;
 
  private:
@@ -47,6 +61,11 @@ class VmManager {
   VmRecord reconcile(VmRecord r);
   void mark_stopped(VmRecord& r);
   bool wait_gone(const VmRecord& r, std::chrono::milliseconds timeout);
+  // With the VM's lock held: spawn a VMM, then configure(api) sets it up
+  // and starts the guest; on any failure the VMM is killed.
+  VmRecord launch_locked(const std::string& name, const std::function<void(const api::ApiClient&)>& configure);
+  StopKind stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force);
+  std::string snapshot_dir(const std::string& name, const std::string& snap) const;
 
   std::string state_dir_;
   std::string exe_;

@@ -19,4 +19,13 @@ struct VmRecord {
   int64_t created_at = 0;  // unix seconds
 };
 
+// One snapshot of a VM (`insula vm snapshot`): its two files, under the
+// VM's directory. A record exists only once both files are complete.
+struct SnapshotRecord {
+  std::string vm, name;
+  std::string state_path, memory_path;
+  uint64_t memory = 0;     // guest RAM size: the memory file's size
+  int64_t created_at = 0;  // unix seconds
+};
+
 }  // namespace insula::manager

@@ -79,6 +79,9 @@ VmStore::VmStore(const std::string& state_dir) : path_(state_dir + "/insula.db")
        " cpus INTEGER NOT NULL, memory INTEGER NOT NULL, state TEXT NOT NULL, pid INTEGER NOT NULL,"
        " pid_start INTEGER NOT NULL, api_socket TEXT NOT NULL, console_socket TEXT NOT NULL,"
        " log_path TEXT NOT NULL, created_at INTEGER NOT NULL)");
+  exec("CREATE TABLE IF NOT EXISTS snapshots ("
+       " vm TEXT NOT NULL, name TEXT NOT NULL, state_path TEXT NOT NULL, memory_path TEXT NOT NULL,"
+       " memory INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (vm, name))");
 }
 
 VmStore::~VmStore() { sqlite3_close(db_); }
@@ -142,6 +145,64 @@ void VmStore::set_runtime(const std::string& name, const std::string& state, int
 void VmStore::remove(const std::string& name) {
   auto s = prepare(db_, "DELETE FROM vms WHERE name = ?");
   bind_text(s.get(), 1, name);
+  step_done(db_, s.get());
+  auto snaps = prepare(db_, "DELETE FROM snapshots WHERE vm = ?");
+  bind_text(snaps.get(), 1, name);
+  step_done(db_, snaps.get());
+}
+
+namespace {
+constexpr const char* kSnapshotColumns = "vm, name, state_path, memory_path, memory, created_at";
+
+SnapshotRecord read_snapshot(sqlite3_stmt* s) {
+  SnapshotRecord r;
+  r.vm = column_text(s, 0);
+  r.name = column_text(s, 1);
+  r.state_path = column_text(s, 2);
+  r.memory_path = column_text(s, 3);
+  r.memory = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
+  r.created_at = sqlite3_column_int64(s, 5);
+  return r;
+}
+}  // namespace
+
+void VmStore::insert_snapshot(const SnapshotRecord& r) {
+  auto s = prepare(db_, fmt::format("INSERT INTO snapshots ({}) VALUES (?,?,?,?,?,?)", kSnapshotColumns).c_str());
+  bind_text(s.get(), 1, r.vm);
+  bind_text(s.get(), 2, r.name);
+  bind_text(s.get(), 3, r.state_path);
+  bind_text(s.get(), 4, r.memory_path);
+  sqlite3_bind_int64(s.get(), 5, static_cast<int64_t>(r.memory));
+  sqlite3_bind_int64(s.get(), 6, r.created_at ? r.created_at : static_cast<int64_t>(std::time(nullptr)));
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_CONSTRAINT) throw error("VM {} already has a snapshot named {}", r.vm, r.name);
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+}
+
+std::optional<SnapshotRecord> VmStore::get_snapshot(const std::string& vm, const std::string& name) {
+  auto s = prepare(db_, fmt::format("SELECT {} FROM snapshots WHERE vm = ? AND name = ?", kSnapshotColumns).c_str());
+  bind_text(s.get(), 1, vm);
+  bind_text(s.get(), 2, name);
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) return read_snapshot(s.get());
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return std::nullopt;
+}
+
+std::vector<SnapshotRecord> VmStore::list_snapshots(const std::string& vm) {
+  auto s = prepare(db_, fmt::format("SELECT {} FROM snapshots WHERE vm = ? ORDER BY created_at, name", kSnapshotColumns).c_str());
+  bind_text(s.get(), 1, vm);
+  std::vector<SnapshotRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(read_snapshot(s.get()));
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return out;
+}
+
+void VmStore::remove_snapshot(const std::string& vm, const std::string& name) {
+  auto s = prepare(db_, "DELETE FROM snapshots WHERE vm = ? AND name = ?");
+  bind_text(s.get(), 1, vm);
+  bind_text(s.get(), 2, name);
   step_done(db_, s.get());
 }
 

@@ -23,7 +23,12 @@ class VmStore {
   std::optional<VmRecord> get(const std::string& name);
   std::vector<VmRecord> list();
   void set_runtime(const std::string& name, const std::string& state, int64_t pid, uint64_t pid_start);
-  void remove(const std::string& name);
+  void remove(const std::string& name);  // and its snapshot records
+
+  void insert_snapshot(const SnapshotRecord& s);  // throws if the name is taken for that VM
+  std::optional<SnapshotRecord> get_snapshot(const std::string& vm, const std::string& name);
+  std::vector<SnapshotRecord> list_snapshots(const std::string& vm);
+  void remove_snapshot(const std::string& vm, const std::string& name);
 
  private:
   void exec(const char* sql);

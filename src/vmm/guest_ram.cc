@@ -1,10 +1,16 @@
 // Guest RAM allocation.
 #include "vmm/guest_ram.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/sysinfo.h>
 
+#include <cstring>
+#include <vector>
+
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/size.h"
 
 namespace insula::vmm {
@@ -14,7 +20,27 @@ constexpr uint64_t kMinRam = 2 << 20;  // below that, nothing here boots
 constexpr uint64_t k4GiB = 1ULL << 32;
 }  // namespace
 
-GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size) {
+GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size), low_(std::min(size, hole_start)) {
+  check_size(size);
+  map(-1);
+}
+
+GuestRam::GuestRam(uint64_t size, uint64_t hole_start, const std::string& memory_file)
+    : size_(size), low_(std::min(size, hole_start)) {
+  check_size(size);
+  UniqueFd fd(::open(memory_file.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) throw errno_error(fmt::format("opening snapshot memory file {}", memory_file));
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw errno_error(fmt::format("stat {}", memory_file));
+  if (static_cast<uint64_t>(st.st_size) != size)
+    throw error("snapshot memory file {} is {} bytes, the snapshot's machine has {} of RAM: the file is truncated or "
+                "belongs to another snapshot",
+                memory_file, st.st_size, format_size(size));
+  file_backed_ = true;
+  map(fd.get());
+}
+
+void GuestRam::check_size(uint64_t size) const {
   if (size < kMinRam) throw error("--memory {} is too small: a VM needs at least {}", format_size(size), format_size(kMinRam));
   if (size % 4096) throw error("--memory {} is not a whole number of 4 KiB pages", size);
   struct sysinfo si {};
@@ -24,16 +50,71 @@ GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size) {
       throw error("--memory {} is more than this host has ({} of RAM and swap): ask for less", format_size(size),
                   format_size(host));
   }
-  low_ = std::min(size, hole_start);
-  void* p = ::mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) throw errno_error(fmt::format("reserving {} of guest memory", format_size(size)));
+}
+
+void GuestRam::map(int fd) {
+  int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
+  void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (p == MAP_FAILED) throw errno_error(fmt::format("reserving {} of guest memory", format_size(size_)));
   host_ = static_cast<uint8_t*>(p);
   // Guest RAM is best served by huge pages where the host has them.
-  ::madvise(p, size, MADV_HUGEPAGE);
+  if (fd < 0) ::madvise(p, size_, MADV_HUGEPAGE);
   // A forked child (see fast_exit.h) must not copy the guest's page tables.
-  ::madvise(p, size, MADV_DONTFORK);
+  ::madvise(p, size_, MADV_DONTFORK);
   memory_.add_region({0, low_, host_});
-  if (size > low_) memory_.add_region({k4GiB, size - low_, host_ + low_});
+  if (size_ > low_) memory_.add_region({k4GiB, size_ - low_, host_ + low_});
+}
+
+namespace {
+bool all_zero(const uint8_t* p, size_t n) {
+  uint64_t acc = 0;
+  for (size_t i = 0; i < n; i += 8) {
+    uint64_t v;
+    std::memcpy(&v, p + i, 8);
+    acc |= v;
+  }
+  return acc == 0;
+}
+}  // namespace
+
+void GuestRam::save(const std::string& path) const {
+  constexpr size_t kPage = 4096;
+  std::string tmp = path + ".tmp";
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  if (!fd) throw errno_error(fmt::format("creating snapshot memory file {}", tmp));
+  auto fail = [&](const char* what) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return system_error(err, fmt::format("{} snapshot memory file {}", what, tmp));
+  };
+  if (::ftruncate(fd.get(), static_cast<off_t>(size_)) != 0) throw fail("sizing");
+  // Anonymous RAM the guest never touched is not resident: skip it without
+  // reading it (reading would map every page). File-backed RAM (a restored
+  // VM) must be read: its untouched pages hold the old snapshot's data.
+  // (Only without swap: a swapped-out page is not resident either.)
+  std::vector<unsigned char> resident;
+  struct sysinfo si {};
+  if (!file_backed_ && ::sysinfo(&si) == 0 && si.totalswap == 0) {
+    resident.resize(size_ / kPage);
+    if (::mincore(host_, size_, resident.data()) != 0) resident.assign(size_ / kPage, 1);
+  }
+  auto skip = [&](uint64_t o) { return (!resident.empty() && !(resident[o / kPage] & 1)) || all_zero(host_ + o, kPage); };
+  // Runs of non-zero pages go out in one pwrite each.
+  uint64_t off = 0;
+  while (off < size_) {
+    while (off < size_ && skip(off)) off += kPage;
+    uint64_t end = off;
+    while (end < size_ && end - off < (64u << 20) && !skip(end)) end += kPage;
+    while (off < end) {
+      ssize_t n = ::pwrite(fd.get(), host_ + off, end - off, static_cast<off_t>(off));
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) throw fail("writing");
+      off += static_cast<uint64_t>(n);
+    }
+  }
+  if (::fsync(fd.get()) != 0) throw fail("syncing");
+  fd.reset();
+  if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("renaming");
 }
 
 GuestRam::~GuestRam() {

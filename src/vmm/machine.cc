@@ -80,13 +80,18 @@ int exit_status(const MachineExit& e) {
 }
 
 Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out)
+    : Machine(config, std::move(console_out), nullptr, {}) {}
+
+Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out, const StateReader* state,
+                 const std::string& memory_file)
     : config_(config), console_out_(std::move(console_out)), backend_(kvm::detect_backend()), vm_(kvm_) {
   if (config_.cpus < 1 || config_.cpus > kMaxCpus) throw error("--cpus {} is out of range: 1 to {}", config_.cpus, kMaxCpus);
   int max_vcpus = kvm_.check_extension(KVM_CAP_MAX_VCPUS);
   if (max_vcpus > 0 && config_.cpus > static_cast<uint32_t>(max_vcpus))
     throw error("--cpus {}: this host's KVM allows at most {} vCPUs per VM", config_.cpus, max_vcpus);
 
-  ram_ = std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
+  ram_ = state ? std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart, memory_file)
+              : std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
   vm_.set_tss_addr(x86::kKvmTssAddr);
   vm_.set_identity_map_addr(x86::kKvmIdentityMapAddr);
   vm_.set_user_memory_region(0, 0, ram_->lowmem_size(), ram_->host());
@@ -103,7 +108,8 @@ Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> conso
     vcpus_.push_back(std::make_unique<kvm::Vcpu>(kvm_, vm_, i));
     x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);
   }
-  load_kernel();
+  if (state) restore_state(*state);
+  else load_kernel();
 }
 
 Machine::~Machine() {
@@ -119,13 +125,15 @@ void Machine::setup_devices() {
   };
   serial_ = std::make_shared<Serial>(console_out_, line(Serial::kCom1Irq));
   pio_.add(Serial::kCom1Base, 8, serial_, "serial (COM1)");
-  pio_.add(I8042::kBase, I8042::kSize, std::make_shared<I8042>([this] { stop({MachineExit::Kind::kReset, 0, {}}); }),
-           "i8042");
-  pio_.add(Rtc::kBase, Rtc::kSize, std::make_shared<Rtc>(ram_->lowmem_size(), ram_->highmem_size()), "rtc");
+  i8042_ = std::make_shared<I8042>([this] { stop({MachineExit::Kind::kReset, 0, {}}); });
+  pio_.add(I8042::kBase, I8042::kSize, i8042_, "i8042");
+  rtc_ = std::make_shared<Rtc>(ram_->lowmem_size(), ram_->highmem_size());
+  pio_.add(Rtc::kBase, Rtc::kSize, rtc_, "rtc");
   pio_.add(DebugExit::kBase, DebugExit::kSize,
            std::make_shared<DebugExit>([this](uint32_t v) { stop({MachineExit::Kind::kDebugExit, v, {}}); }),
            "debug-exit");
-  pio_.add(FwCfg::kBase, FwCfg::kSize, std::make_shared<FwCfg>(config_.cpus, config_.memory), "fw_cfg");
+  fw_cfg_ = std::make_shared<FwCfg>(config_.cpus, config_.memory);
+  pio_.add(FwCfg::kBase, FwCfg::kSize, fw_cfg_, "fw_cfg");
   // ACPI fixed hardware: S5 in PM1a_CNT is how ACPI guests power off.
   auto sci = std::make_shared<KvmIrqLine>(vm_, x86::kAcpiSciIrq);
   acpi_pm_ = std::make_shared<AcpiPm>([this] { stop({MachineExit::Kind::kPowerOff, 0, {}}); }, sci);
@@ -241,6 +249,14 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
   try {
     while (!stopping_) {
       if (pause_requested_) {
+        // KVM completes an exit's I/O (an IN's value, RIP past an OUT) only
+        // on the next KVM_RUN: enter once with immediate_exit set (pause()
+        // set it) so a parked vCPU's registers are whole for a snapshot.
+        vcpu.run_struct()->immediate_exit = 1;
+        if (vcpu.run()) {
+          if (!handle_exit(vcpu)) return;
+          continue;
+        }
         park(vcpu);
         continue;
       }

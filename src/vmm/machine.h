@@ -20,6 +20,15 @@
 #include "vmm/machine_config.h"
 #include "vmm/pci_devices.h"
 
+namespace insula {
+class StateReader;
+class StateWriter;
+class Rtc;
+class I8042;
+class FwCfg;
+class AcpiPm;
+}  // namespace insula
+
 namespace insula::vmm {
 
 class Machine {
@@ -27,6 +36,13 @@ class Machine {
   // Builds the VM and loads the kernel; throws Error on bad config. Guest
   // console output goes to console_out.
   Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out);
+  // Rebuilds the machine a snapshot was taken of (machine_snapshot.cc): the
+  // config comes from the state file, RAM maps memory_file copy-on-write,
+  // and every vCPU and device continues where it was. run() resumes it.
+  // Throws Error, before touching anything, on a truncated, corrupted or
+  // unknown-version snapshot, or one holding state this build cannot restore.
+  static std::unique_ptr<Machine> restore(const std::string& state_file, const std::string& memory_file,
+                                          std::function<void(uint8_t)> console_out);
   ~Machine();
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
@@ -45,6 +61,12 @@ class Machine {
   // PWRBTN_STS and the SCI); what happens next is the guest's decision.
   void press_power_button();
 
+  // While paused: writes every vCPU's and device's state to state_file and
+  // guest RAM to memory_file (each through a temporary file and a rename;
+  // the state file last, so its presence means the snapshot is whole).
+  void snapshot(const std::string& state_file, const std::string& memory_file);
+  const MachineConfig& config() const { return config_; }
+
   Serial& serial() { return *serial_; }
   const GuestMemory& memory() const { return ram_->memory(); }
   // The balloon, when the config asked for one.
@@ -52,7 +74,11 @@ class Machine {
   kvm::Backend backend() const { return backend_; }
 
  private:
+  Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out, const StateReader* state,
+          const std::string& memory_file);
   void setup_devices();
+  void save_state(StateWriter& w);
+  void restore_state(const StateReader& r);
   void load_kernel();
   uint64_t build_firmware_tables();  // ACPI and MP tables; returns the RSDP address
   void vcpu_loop(kvm::Vcpu& vcpu);
@@ -69,6 +95,9 @@ class Machine {
   IoBus mmio_;
   std::vector<std::unique_ptr<IrqLine>> irq_lines_;
   std::shared_ptr<Serial> serial_;
+  std::shared_ptr<Rtc> rtc_;
+  std::shared_ptr<I8042> i8042_;
+  std::shared_ptr<FwCfg> fw_cfg_;
   std::shared_ptr<AcpiPm> acpi_pm_;
   std::unique_ptr<PciDevices> pci_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;

@@ -1,6 +1,7 @@
 // PCI bus 0 and virtio devices, KVM side.
 #include "vmm/pci_devices.h"
 
+#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "arch/x86/layout.h"
@@ -85,10 +86,44 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
   }
   bus_.allocate_bars({x86::kPciMmio32Base, x86::kPciMmio32Size},
                      {x86::pci_mmio64_base(ram_size), x86::kPciMmio64Size});
+  park_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!park_fd_) throw errno_error("creating the device thread's park eventfd");
+  loop_.add(park_fd_.get(), [this](uint32_t) { park_loop(); });
   loop_thread_ = std::thread([this] { loop_.run(); });
 }
 
+void PciDevices::park_loop() {
+  uint64_t v;
+  while (::read(park_fd_.get(), &v, sizeof v) > 0) {
+  }
+  std::unique_lock lock(park_mu_);
+  loop_parked_ = true;
+  park_cv_.notify_all();
+  park_cv_.wait(lock, [this] { return !park_; });
+  loop_parked_ = false;
+}
+
+void PciDevices::quiesce() {
+  {
+    std::unique_lock lock(park_mu_);
+    park_ = true;
+    uint64_t one = 1;
+    if (::write(park_fd_.get(), &one, sizeof one) < 0) throw errno_error("parking the device thread");
+    park_cv_.wait(lock, [this] { return loop_parked_; });
+  }
+  for (auto& d : devices_) d->device().quiesce();
+}
+
+void PciDevices::resume() {
+  {
+    std::lock_guard lock(park_mu_);
+    park_ = false;
+  }
+  park_cv_.notify_all();
+}
+
 PciDevices::~PciDevices() {
+  resume();
   loop_.stop();
   if (loop_thread_.joinable()) loop_thread_.join();
 }

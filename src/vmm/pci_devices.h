@@ -7,6 +7,7 @@
 // guest does not enable MSI-X).
 #pragma once
 
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -25,6 +26,11 @@
 #include "vmm/machine_config.h"
 #include "vmm/msi_routes.h"
 
+namespace insula {
+class StateReader;
+class StateWriter;
+}  // namespace insula
+
 namespace insula::vmm {
 
 class PciDevices : public pci::PciBarListener {
@@ -40,6 +46,21 @@ class PciDevices : public pci::PciBarListener {
   // Slots in use (bus 0), for the ACPI _PRT and the MP table.
   std::vector<int> slots() const;
   virtio::VirtioBalloon* balloon() { return balloon_.get(); }
+
+  // Snapshot state (pci_devices_state.cc), by stable section ids: the host
+  // bridge's config space, and per virtio device its PCI/virtio transport
+  // (config space, MSI-X table, features, status, queues) and the device's
+  // own state. restore() also maps the BARs the guest had enabled and
+  // rebuilds the MSI-X routes, so the machine can resume at once.
+  void save(StateWriter& w) const;
+  void restore(const StateReader& r);
+  std::vector<std::string> section_ids() const;
+  // With the vCPUs paused: parks the device thread (tap, sockets, console
+  // input and queue kicks wait) and drains the devices' workers, so nothing
+  // writes guest memory or the rings while a snapshot reads them; resume()
+  // lets the thread go on.
+  void quiesce();
+  void resume();
 
   void bar_changed(pci::PciFunction& function, int bar, std::optional<pci::BarMapping> old_mapping,
                    std::optional<pci::BarMapping> new_mapping) override;
@@ -58,6 +79,14 @@ class PciDevices : public pci::PciBarListener {
   std::unique_ptr<MsiRoutes> msi_;
   std::vector<std::unique_ptr<IrqLine>> intx_;
   std::vector<std::shared_ptr<virtio::VirtioPci>> devices_;
+
+  // quiesce(): the loop thread blocks in park_fd_'s callback while park_ is set.
+  void park_loop();
+  UniqueFd park_fd_;
+  std::mutex park_mu_;
+  std::condition_variable park_cv_;
+  bool park_ = false;
+  bool loop_parked_ = false;
   std::shared_ptr<virtio::VirtioBalloon> balloon_;
 
   // Per device: one eventfd per queue (served by loop_), and where each is

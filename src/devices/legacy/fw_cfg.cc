@@ -1,6 +1,8 @@
 // fw_cfg I/O-port interface.
 #include "devices/legacy/fw_cfg.h"
 
+#include "base/error.h"
+
 namespace insula {
 
 namespace {
@@ -43,6 +45,22 @@ void FwCfg::write(uint64_t offset, std::span<const uint8_t> data) {
     pos_ = 0;
   }
   // Data writes are refused, as on QEMU 2.4+.
+}
+
+FwCfgState FwCfg::save() {
+  std::lock_guard lock(mu_);
+  FwCfgState s;
+  s.selector = selector_;
+  s.pos = pos_;
+  return s;
+}
+
+void FwCfg::restore(const FwCfgState& s) {
+  if (s.version != FwCfgState::kVersion)
+    throw error("fw_cfg state version {} is not supported (expected {})", s.version, FwCfgState::kVersion);
+  std::lock_guard lock(mu_);
+  selector_ = s.selector;
+  pos_ = static_cast<size_t>(s.pos);
 }
 
 }  // namespace insula

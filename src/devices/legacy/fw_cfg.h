@@ -12,6 +12,15 @@
 
 namespace insula {
 
+// What a snapshot keeps: where the guest is in its read (the items are
+// rebuilt from the machine config).
+struct FwCfgState {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = kVersion;
+  uint16_t selector = 0;
+  uint64_t pos = 0;
+};
+
 class FwCfg : public BusDevice {
  public:
   static constexpr uint64_t kBase = 0x510;
@@ -21,6 +30,9 @@ class FwCfg : public BusDevice {
   FwCfg(uint32_t cpus, uint64_t ram_size);
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  FwCfgState save();
+  void restore(const FwCfgState& s);  // throws Error on an unknown version
 
  private:
   std::map<uint16_t, std::vector<uint8_t>> items_;

@@ -1,6 +1,10 @@
 // i8042 model: reset line and a quiet controller.
 #include "devices/legacy/i8042.h"
 
+#include <algorithm>
+
+#include "base/error.h"
+
 namespace insula {
 
 void I8042::read(uint64_t offset, std::span<uint8_t> data) {
@@ -44,6 +48,26 @@ void I8042::write(uint64_t offset, std::span<const uint8_t> data) {
     }
   }
   if (reset) on_reset_();
+}
+
+I8042State I8042::save() {
+  std::lock_guard lock(mu_);
+  I8042State s;
+  s.ctr = ctr_;
+  s.pending_cmd = pending_cmd_;
+  s.out_len = static_cast<uint8_t>(std::min<size_t>(out_.size(), sizeof s.out));
+  std::copy_n(out_.begin(), s.out_len, s.out);
+  return s;
+}
+
+void I8042::restore(const I8042State& s) {
+  if (s.version != I8042State::kVersion)
+    throw error("i8042 state version {} is not supported (expected {})", s.version, I8042State::kVersion);
+  if (s.out_len > sizeof s.out) throw error("i8042 state: output buffer length {} is too big", s.out_len);
+  std::lock_guard lock(mu_);
+  ctr_ = s.ctr;
+  pending_cmd_ = s.pending_cmd;
+  out_.assign(s.out, s.out + s.out_len);
 }
 
 }  // namespace insula

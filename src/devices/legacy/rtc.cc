@@ -1,7 +1,10 @@
 // CMOS RTC model.
 #include "devices/legacy/rtc.h"
 
+#include <algorithm>
 #include <ctime>
+
+#include "base/error.h"
 
 namespace insula {
 
@@ -83,6 +86,22 @@ void Rtc::write(uint64_t offset, std::span<const uint8_t> data) {
   else if (index_ == kRegB) cmos_[kRegB] = data[0];
   else if (index_ > kYear && index_ != kRegC && index_ != kRegD && index_ != kCentury) cmos_[index_] = data[0];
   // Writes to the time registers are ignored: the guest's clock is the host's.
+}
+
+RtcState Rtc::save() {
+  std::lock_guard lock(mu_);
+  RtcState s;
+  s.index = index_;
+  std::copy(cmos_.begin(), cmos_.end(), s.cmos);
+  return s;
+}
+
+void Rtc::restore(const RtcState& s) {
+  if (s.version != RtcState::kVersion)
+    throw error("RTC state version {} is not supported (expected {})", s.version, RtcState::kVersion);
+  std::lock_guard lock(mu_);
+  index_ = s.index & 0x7f;
+  std::copy(s.cmos, s.cmos + 128, cmos_.begin());
 }
 
 }  // namespace insula

@@ -11,6 +11,15 @@
 
 namespace insula {
 
+// What a snapshot keeps: the index register and CMOS RAM (the time itself
+// is the host's, read on every access).
+struct RtcState {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = kVersion;
+  uint8_t index = 0;
+  uint8_t cmos[128] = {};
+};
+
 class Rtc : public BusDevice {
  public:
   static constexpr uint64_t kBase = 0x70;
@@ -20,6 +29,9 @@ class Rtc : public BusDevice {
   Rtc(uint64_t lowmem, uint64_t highmem);
   void read(uint64_t offset, std::span<uint8_t> data) override;
   void write(uint64_t offset, std::span<const uint8_t> data) override;
+
+  RtcState save();
+  void restore(const RtcState& s);  // throws Error on an unknown version
 
  private:
   uint8_t read_register(uint8_t index);

@@ -1,6 +1,10 @@
 // 16550A UART model.
 #include "devices/legacy/serial.h"
 
+#include <algorithm>
+
+#include "base/error.h"
+
 namespace insula {
 
 namespace {
@@ -112,6 +116,32 @@ size_t Serial::push_input(std::span<const uint8_t> bytes) {
   rx_.insert(rx_.end(), bytes.begin(), bytes.begin() + static_cast<std::ptrdiff_t>(n));
   update_irq();
   return n;
+}
+
+SerialState Serial::save() const {
+  static_assert(sizeof(SerialState::rx) == kRxCapacity);
+  std::lock_guard lock(mu_);
+  SerialState s;
+  s.ier = ier_, s.lcr = lcr_, s.mcr = mcr_, s.scr = scr_, s.fcr = fcr_, s.dll = dll_, s.dlm = dlm_;
+  s.thr_interrupt = thr_interrupt_;
+  s.irq_level = irq_level_;
+  s.rx_len = static_cast<uint32_t>(rx_.size());
+  std::copy(rx_.begin(), rx_.end(), s.rx);
+  return s;
+}
+
+void Serial::restore(const SerialState& s) {
+  if (s.version != SerialState::kVersion)
+    throw error("serial state version {} is not supported (expected {})", s.version, SerialState::kVersion);
+  if (s.rx_len > kRxCapacity) throw error("serial state: receive FIFO length {} is over {}", s.rx_len, kRxCapacity);
+  std::lock_guard lock(mu_);
+  ier_ = s.ier, lcr_ = s.lcr, mcr_ = s.mcr, scr_ = s.scr, fcr_ = s.fcr, dll_ = s.dll, dlm_ = s.dlm;
+  thr_interrupt_ = s.thr_interrupt;
+  rx_.assign(s.rx, s.rx + s.rx_len);
+  // KVM's per-source line level is not part of the irqchip state: drive the
+  // line again from low, so a pending interrupt is raised on the new machine.
+  irq_level_ = false;
+  update_irq();
 }
 
 size_t Serial::input_space() const {

@@ -16,6 +16,18 @@
 
 namespace insula {
 
+// What a snapshot keeps: every register, the receive FIFO and the interrupt
+// state (the THRE interrupt and the level last driven on the IRQ line).
+struct SerialState {
+  static constexpr uint32_t kVersion = 1;
+  uint32_t version = kVersion;
+  uint8_t ier = 0, lcr = 0, mcr = 0, scr = 0, fcr = 0, dll = 0, dlm = 0;
+  uint8_t thr_interrupt = 0;
+  uint8_t irq_level = 0;
+  uint32_t rx_len = 0;
+  uint8_t rx[4096] = {};
+};
+
 class Serial : public BusDevice {
  public:
   static constexpr uint64_t kCom1Base = 0x3f8;
@@ -32,6 +44,10 @@ class Serial : public BusDevice {
   // overflow the receive buffer: the caller retries later).
   size_t push_input(std::span<const uint8_t> bytes);
   size_t input_space() const;
+
+  SerialState save() const;
+  // Throws Error on an unknown version or a bad FIFO length.
+  void restore(const SerialState& s);
 
  private:
   uint8_t read_reg(uint64_t reg);

@@ -139,11 +139,22 @@ MsixState Msix::save() const {
 }
 
 void Msix::restore(const MsixState& state) {
-  std::lock_guard lock(mu_);
-  if (state.version != MsixState::kVersion || state.table.size() != table_.size() || state.pba.size() != pba_.size())
-    throw error("MSI-X: saved state (version {}, {} table bytes) does not match this device", state.version, state.table.size());
-  table_ = state.table;
-  pba_ = state.pba;
+  EntryListener listener;
+  std::vector<MsixEntry> entries;
+  {
+    std::lock_guard lock(mu_);
+    if (state.version != MsixState::kVersion || state.table.size() != table_.size() || state.pba.size() != pba_.size())
+      throw error("MSI-X: saved state (version {}, {} table bytes) does not match this device", state.version,
+                  state.table.size());
+    table_ = state.table;
+    pba_ = state.pba;
+    listener = entry_listener_;
+    for (uint16_t v = 0; v < vectors_; ++v) entries.push_back(entry_locked(v));
+  }
+  // Every entry is new to whoever follows the table (the machine's MSI
+  // routes): announce them all, as if the guest had just written them.
+  if (listener)
+    for (uint16_t v = 0; v < vectors_; ++v) listener(v, entries[v]);
 }
 
 }  // namespace insula::pci

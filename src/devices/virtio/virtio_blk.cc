@@ -121,6 +121,8 @@ void VirtioBlk::reset() {
   pool_.wait_idle();  // in-flight requests finish before the rings go away
 }
 
+void VirtioBlk::quiesce() { pool_.wait_idle(); }
+
 void VirtioBlk::queue_notify(size_t queue) {
   std::lock_guard lock(mu_);
   if (!host_ || queue != 0) return;

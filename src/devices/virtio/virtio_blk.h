@@ -63,6 +63,7 @@ class VirtioBlk : public VirtioDevice {
   void activate(VirtioHost& host) override;
   void queue_notify(size_t queue) override;
   void reset() override;
+  void quiesce() override;
 
   VirtioBlkState save() const;
   void restore(const VirtioBlkState& state);

@@ -104,6 +104,10 @@ class VirtioDevice {
   virtual void queue_notify(size_t queue) = 0;
   // Device reset: returns once nothing touches queues or guest memory.
   virtual void reset() = 0;
+  // Returns once no request the device accepted is still being served off
+  // the notifying thread (worker pools): called with the vCPUs paused and
+  // the event loop parked, before a snapshot reads queues and memory.
+  virtual void quiesce() {}
 };
 
 // Copies the bytes of a config struct that a read at offset covers; bytes

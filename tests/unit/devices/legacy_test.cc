@@ -1,9 +1,9 @@
-#include "base/error.h"
 // fw_cfg, CMOS RTC, i8042, debug-exit and the I/O bus.
 #include <gtest/gtest.h>
 
 #include <ctime>
 
+#include "base/error.h"
 #include "devices/io_bus.h"
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/fw_cfg.h"
@@ -114,6 +114,48 @@ TEST(IoBus, DispatchesByRangeAndRejectsOverlap) {
   EXPECT_EQ(v, 0xff);  // unclaimed space reads as all-ones
   bus.remove(0x100);
   EXPECT_FALSE(bus.write(0x105, {&v, 1}));
+}
+
+TEST(FwCfg, SavedStateContinuesARead) {
+  FwCfg f(3, 512ull << 20);
+  uint8_t sel[2] = {FwCfg::kSignature, 0};
+  f.write(0, sel);
+  uint8_t b = 0;
+  f.read(1, {&b, 1});
+  EXPECT_EQ(b, 'Q');
+  FwCfg copy(3, 512ull << 20);
+  copy.restore(f.save());
+  copy.read(1, {&b, 1});
+  EXPECT_EQ(b, 'E') << "the restored fw_cfg did not continue where the guest was";
+  FwCfgState bad = f.save();
+  bad.version = 2;
+  EXPECT_THROW(copy.restore(bad), Error);
+}
+
+TEST(Rtc, SavedStateKeepsCmosAndIndex) {
+  Rtc rtc(64ull << 20, 0);
+  uint8_t w[2] = {0x40, 0x77};  // CMOS byte 0x40 := 0x77
+  rtc.write(0, {&w[0], 1});
+  rtc.write(1, {&w[1], 1});
+  Rtc copy(256ull << 20, 0);
+  copy.restore(rtc.save());
+  uint8_t v = 0;
+  copy.read(1, {&v, 1});  // the saved index still selects 0x40
+  EXPECT_EQ(v, 0x77);
+  RtcState bad = rtc.save();
+  bad.version = 0;
+  EXPECT_THROW(copy.restore(bad), Error);
+}
+
+TEST(I8042, SavedStateKeepsTheOutputBuffer) {
+  I8042 kbc([] {});
+  uint8_t cmd = 0x20;  // read the controller configuration byte
+  kbc.write(4, {&cmd, 1});
+  I8042 copy([] {});
+  copy.restore(kbc.save());
+  uint8_t v = 0;
+  copy.read(0, {&v, 1});
+  EXPECT_EQ(v, 0x30) << "the pending answer was lost";
 }
 
 }  // namespace

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "base/error.h"
+
 namespace insula {
 namespace {
 
@@ -97,6 +99,38 @@ TEST_F(SerialTest, InputBeyondCapacityIsRefusedNotLost) {
   EXPECT_EQ(uart.input_space(), 0u);
   rd(0);
   EXPECT_EQ(uart.input_space(), 1u);
+}
+
+TEST_F(SerialTest, SavedStateRestoresRegistersFifoAndInterrupt) {
+  wr(3, 0x03);  // 8N1
+  wr(7, 0x5a);  // scratch
+  wr(4, 0x08);
+  wr(1, 0x01);
+  std::string in = "abc";
+  uart.push_input({reinterpret_cast<const uint8_t*>(in.data()), in.size()});
+  EXPECT_EQ(rd(0), 'a');
+  SerialState saved = uart.save();
+
+  RecordingLine irq2;
+  Serial copy([](uint8_t) {}, &irq2);
+  copy.restore(saved);
+  auto rd2 = [&](uint64_t reg) {
+    uint8_t v = 0;
+    copy.read(reg, {&v, 1});
+    return v;
+  };
+  EXPECT_EQ(rd2(3), 0x03);
+  EXPECT_EQ(rd2(7), 0x5a);
+  EXPECT_TRUE(irq2.high()) << "the pending receive interrupt was not raised on the new line";
+  EXPECT_EQ(rd2(0), 'b');
+  EXPECT_EQ(rd2(0), 'c');
+  EXPECT_EQ(rd2(5) & 0x01, 0) << "the FIFO held more than was saved";
+
+  saved.version = 99;
+  EXPECT_THROW(copy.restore(saved), Error);
+  saved.version = SerialState::kVersion;
+  saved.rx_len = Serial::kRxCapacity + 1;
+  EXPECT_THROW(copy.restore(saved), Error);
 }
 
 }  // namespace

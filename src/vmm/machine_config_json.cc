@@ -1,0 +1,56 @@
+// MachineConfig as JSON (nlohmann): every field, by name.
+#include "vmm/machine_config_json.h"
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+
+namespace insula::vmm {
+
+std::string config_to_json(const MachineConfig& c) {
+  nlohmann::json j;
+  j["kernel"] = c.kernel;
+  j["initrd"] = c.initrd;
+  j["cmdline"] = c.cmdline;
+  j["cpus"] = c.cpus;
+  j["memory"] = c.memory;
+  j["debug"] = c.debug;
+  j["rng"] = c.rng;
+  j["virtio_console"] = c.virtio_console;
+  j["disks"] = nlohmann::json::array();
+  for (const auto& d : c.disks)
+    j["disks"].push_back({{"path", d.path}, {"read_only", d.read_only}, {"direct", d.direct}, {"serial", d.serial},
+                          {"format", d.format}});
+  j["nets"] = nlohmann::json::array();
+  for (const auto& n : c.nets) j["nets"].push_back({{"tap", n.tap}, {"mac", n.mac}});
+  if (c.vsock) j["vsock"] = {{"cid", c.vsock->cid}, {"uds_path", c.vsock->uds_path}};
+  j["balloon"] = c.balloon;
+  return j.dump();
+}
+
+MachineConfig config_from_json(const std::string& text) {
+  try {
+    auto j = nlohmann::json::parse(text);
+    MachineConfig c;
+    c.kernel = j.at("kernel").get<std::string>();
+    c.initrd = j.at("initrd").get<std::string>();
+    c.cmdline = j.at("cmdline").get<std::string>();
+    c.cpus = j.at("cpus").get<uint32_t>();
+    c.memory = j.at("memory").get<uint64_t>();
+    c.debug = j.at("debug").get<bool>();
+    c.rng = j.at("rng").get<bool>();
+    c.virtio_console = j.at("virtio_console").get<bool>();
+    for (const auto& d : j.at("disks"))
+      c.disks.push_back({d.at("path").get<std::string>(), d.at("read_only").get<bool>(), d.at("direct").get<bool>(),
+                         d.at("serial").get<std::string>(), d.at("format").get<std::string>()});
+    for (const auto& n : j.at("nets")) c.nets.push_back({n.at("tap").get<std::string>(), n.at("mac").get<std::string>()});
+    if (j.contains("vsock"))
+      c.vsock = VsockConfig{j["vsock"].at("cid").get<uint64_t>(), j["vsock"].at("uds_path").get<std::string>()};
+    c.balloon = j.at("balloon").get<bool>();
+    return c;
+  } catch (const nlohmann::json::exception& e) {
+    throw error("the saved machine config is not valid: {}", e.what());
+  }
+}
+
+}  // namespace insula::vmm

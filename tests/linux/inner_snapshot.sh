@@ -1,0 +1,55 @@
+#!/bin/sh
+# Runs inside the emulated-hardware test host: a Linux guest (the appliance,
+# 2 vCPUs, virtio-rng) runs a shell loop printing a tick and 4 bytes from
+# /dev/hwrng every second; `insula vm snapshot` saves it while it runs and
+# `insula vm restore` resumes it. Prints "CHECK <name> PASS|FAIL <detail>".
+I=/insula
+A=/appliance
+export INSULA_STATE_DIR=/tmp/insula-state
+check() {  # name, condition-status, detail
+  if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi
+}
+b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+ticks() { $I vm logs lx | tr -d '\r' | sed -n 's/^tick=\([0-9]*\) .*/\1/p'; }
+wait_ticks() {  # N TIMEOUT: until the log holds at least N tick lines
+  i=0
+  while [ "$(ticks | wc -l)" -lt "$1" ] && [ $i -lt "$2" ]; do sleep 1; i=$((i + 1)); done
+}
+
+LOOP='i=0; while :; do i=$((i + 1)); r=$(head -c 4 /dev/hwrng 2>/dev/null | od -An -tx1 | tr -d " \n"); echo "tick=$i rng=$r"; sleep 1; done'
+$I vm create lx --kernel $A/vmlinux --initrd $A/initramfs.cpio.gz --cpus 2 --memory 512M \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$LOOP")" >/dev/null
+$I vm start lx
+wait_ticks 3 240
+n=$(ticks | wc -l)
+check linux_snapshot_guest_runs $([ "$n" -ge 3 ]; echo $?) "ticks before the snapshot: $n"
+
+$I vm snapshot lx s1 --keep-paused; st=$?
+check linux_snapshot_created $([ $st = 0 ]; echo $?) "status=$st"
+sleep 1
+at=$(ticks | tail -1)
+before=$(ticks | wc -l)
+
+$I vm restore lx s1; st=$?
+check linux_restore_started $([ $st = 0 ]; echo $?) "status=$st"
+wait_ticks $((before + 3)) 60
+first=$(ticks | sed -n "$((before + 1))p")
+third=$(ticks | sed -n "$((before + 3))p")
+check linux_shell_continues $([ -n "$first" ] && [ "$first" = $((at + 1)) ] && [ "$third" = $((at + 3)) ]; echo $?) \
+  "last tick before: $at; after restore: $first .. $third"
+rng=$($I vm logs lx | tr -d '\r' | sed -n "s/^tick=$((at + 3)) rng=\([0-9a-f]*\)$/\1/p" | tail -1)
+check linux_rng_after_restore $([ ${#rng} = 8 ]; echo $?) "tick $((at + 3)) read '$rng' from /dev/hwrng"
+
+# A damaged snapshot is refused and the restored guest keeps running.
+$I vm snapshot lx s2 >/dev/null
+state=$INSULA_STATE_DIR/vms/lx/snapshots/s2/state
+truncate -s $(( $(wc -c <"$state") / 2 )) "$state"
+$I vm restore lx s2 >/tmp/bad.out 2>&1; st=$?
+n=$(ticks | wc -l)
+wait_ticks $((n + 2)) 30
+m=$(ticks | wc -l)
+check linux_bad_snapshot_refused $([ $st != 0 ] && grep -q truncated /tmp/bad.out && [ "$m" -ge $((n + 2)) ]; echo $?) \
+  "status=$st: $(head -c 200 /tmp/bad.out); ticks $n -> $m"
+$I vm stop lx >/dev/null
+$I vm logs lx | tail -5
+echo "INNER DONE"
