@@ -35,8 +35,13 @@ void VmmService::start() {
   if (ending_) throw conflict("the VMM is shutting down");
   if (state_ != VmState::kNotStarted) throw conflict("the VM has already been started");
   if (!boot_source_set_) throw bad_request("set a boot source (PUT /boot-source) before InstanceStart");
+  // As Firecracker: a root drive is /dev/vda (drives[0]) unless boot_args say otherwise.
+  vmm::MachineConfig config = config_;
+  if (device_ids_.has_root && config.cmdline.find("root=") == std::string::npos)
+    config.cmdline += fmt::format("{}root=/dev/vda {}", config.cmdline.empty() ? "" : " ",
+                                  config.disks.front().read_only ? "ro" : "rw");
   // Building the machine checks the config and loads the kernel: its errors are the caller's.
-  machine_ = std::make_unique<vmm::Machine>(config_, [this](uint8_t b) { console_.guest_output(b); });
+  machine_ = std::make_unique<vmm::Machine>(config, [this](uint8_t b) { console_.guest_output(b); });
   console_.set_serial(&machine_->serial());
   state_ = VmState::kRunning;
   started_ = std::chrono::steady_clock::now();
@@ -45,6 +50,11 @@ void VmmService::start() {
     machine_done_ = true;
     boost::asio::post(io_, [this, exit] { machine_ended(exit); });
   });
+}
+
+vmm::Machine* VmmService::running_machine() {
+  if (state_ == VmState::kNotStarted || machine_done_ || ending_) return nullptr;
+  return machine_.get();
 }
 
 void VmmService::machine_ended(vmm::MachineExit exit) {

@@ -39,5 +39,6 @@ void add_vm_info(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);
 void add_vm_logs(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);
 void add_vm_rm(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);
 void add_vm_console(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);
+void add_vm_balloon(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);  // also balloon-stats
 
 }  // namespace insula::cli
