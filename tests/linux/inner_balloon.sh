@@ -16,7 +16,7 @@ b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 last_mem() { $T vm logs b | tr -d '\r' | grep '^mem total=' | tail -1; }
 mem_field() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }
 json_field() { sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p" | head -1; }
-rss_kb() { sed -n 's/^VmRSS: *\([0-9]*\) kB/\1/p' /proc/$pid/status; }
+rss_kb() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$pid/status; }
 # Waits (up to $2 s) until the balloon's actual size is $1 MiB.
 wait_actual() {
   i=0
@@ -57,8 +57,13 @@ check balloon_inflate_memtotal $([ $inflated = 0 ] && [ $drop -ge 126976 ] && [ 
 check balloon_inflate_rss $([ $inflated = 0 ] && [ "$rss1" -le $((rss0 + 8192)) ]; echo $?) \
   "VMM RSS ${rss0} -> ${rss1} kB"
 
-s=$($T vm balloon-stats b --output json)
-tm=$(echo "$s" | json_field total_memory); fm=$(echo "$s" | json_field free_memory)
+i=0
+while [ $i -lt 10 ]; do
+  s=$($T vm balloon-stats b --output json)
+  tm=$(echo "$s" | json_field total_memory); fm=$(echo "$s" | json_field free_memory)
+  [ -n "$tm" ] && break
+  sleep 1; i=$((i + 1))
+done
 check balloon_stats $([ -n "$tm" ] && [ -n "$fm" ] && [ "$tm" -gt 0 ]; echo $?) "total_memory=$tm free_memory=$fm"
 
 $T vm balloon b 0

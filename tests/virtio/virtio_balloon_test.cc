@@ -133,6 +133,34 @@ TEST(VirtioBalloon, InflatedPagesLeaveTheHostDeflatedOnesComeBack) {
   EXPECT_TRUE(r.drv.used(0));
 }
 
+// As Linux does: the first stats buffer is queued and kicked before
+// DRIVER_OK. The device must still pick it up once activated.
+TEST(VirtioBalloon, StatsBufferKickedBeforeDriverOkIsTaken) {
+  auto balloon = std::make_shared<VirtioBalloon>(false, true);
+  MappedRam ram(0x100000);
+  testing::FakeRam fake{0};
+  fake.mem = ram.mem;
+  testing::RecordingMsi msi;
+  VirtioPci pci(balloon, ram.mem, &msi, nullptr);
+  testing::FakeDriver drv(pci, fake);
+  ASSERT_TRUE(drv.negotiate(kFVersion1 | kBalloonFStatsVq));
+  drv.setup_queue(0, 16, 0x1000);
+  drv.setup_queue(1, 16, 0x2000);
+  drv.setup_queue(2, 16, 0x3000);
+  uint8_t entry[10];
+  uint16_t tag = uint16_t(BalloonStat::kTotalMemory);
+  uint64_t val = 777;
+  std::memcpy(entry, &tag, 2);
+  std::memcpy(entry + 2, &val, 8);
+  std::memcpy(ram.p + 0x10000, entry, 10);
+  drv.add(2, {Seg{0x10000, 10, false}});
+  drv.kick(2);
+  EXPECT_TRUE(balloon->stats().empty());
+  drv.driver_ok();
+  EXPECT_EQ(balloon->stats()[uint16_t(BalloonStat::kTotalMemory)], 777u);
+  EXPECT_TRUE(balloon->request_stats());
+}
+
 TEST(VirtioBalloon, FeaturesFollowTheOptions) {
   VirtioBalloon plain(false, false);
   EXPECT_EQ(plain.features() & (kBalloonFStatsVq | kBalloonFDeflateOnOom), 0u);

@@ -47,6 +47,10 @@ void VirtioBalloon::write_config(uint64_t offset, std::span<const uint8_t> data)
 void VirtioBalloon::activate(VirtioHost& host) {
   std::lock_guard lock(mu_);
   host_ = &host;
+  // Linux queues its first stats buffer and kicks before DRIVER_OK, when
+  // the kick finds no active device: take that buffer now, or the host
+  // would never get statistics.
+  if (stats_) stats_locked();
 }
 
 void VirtioBalloon::reset() {
