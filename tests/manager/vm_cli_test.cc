@@ -216,6 +216,9 @@ TEST_F(VmCli, DevicesAndBalloon) {
   EXPECT_EQ(devices["drives"][0]["is_read_only"], true);
   EXPECT_EQ(devices["vsock"]["guest_cid"], 5);
   EXPECT_EQ(devices["balloon"]["amount_mib"], 8);
+  auto text = vm({"info", "b"}).out;
+  EXPECT_NE(text.find("disk:     " + disk + " (read-only)"), std::string::npos) << text;
+  EXPECT_NE(text.find("balloon:  8 MiB"), std::string::npos) << text;
   if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
   r = vm({"start", "b"});
   ASSERT_EQ(r.status, 0) << r.err;
