@@ -35,6 +35,11 @@ void VmmService::start() {
   if (ending_) throw conflict("the VMM is shutting down");
   if (state_ != VmState::kNotStarted) throw conflict("the VM has already been started");
   if (!boot_source_set_) throw bad_request("set a boot source (PUT /boot-source) before InstanceStart");
+  // The balloon's size was checked against the memory of its day; the
+  // machine config may have shrunk since.
+  if (config_.balloon && (uint64_t(config_.balloon->amount_mib) << 20) > config_.memory)
+    throw bad_request("the balloon ({} MiB) is larger than the guest's memory ({} MiB): PATCH /balloon first",
+                      config_.balloon->amount_mib, config_.memory >> 20);
   // As Firecracker: a root drive is /dev/vda (drives[0]) unless boot_args say otherwise.
   vmm::MachineConfig config = config_;
   if (device_ids_.has_root && config.cmdline.find("root=") == std::string::npos)

@@ -148,6 +148,11 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   expect_fault(api.call("PATCH", "/balloon/statistics", json{{"stats_polling_interval_s", 100000}}), 400, "between");
   expect_fault(api.call("GET", "/balloon/statistics"), 409, "not started");
   EXPECT_EQ(api.call("GET", "/vm/config").body, before);
+  // Memory shrunk below the balloon after it was set: InstanceStart refuses.
+  ASSERT_EQ(api.call("PUT", "/boot-source", json{{"kernel_image_path", test_guest("ticker_pvh.elf")}}).status, 204);
+  ASSERT_EQ(api.call("PATCH", "/machine-config", json{{"mem_size_mib", 16}}).status, 204);
+  expect_fault(api.call("PUT", "/actions", json{{"action_type", "InstanceStart"}}), 400, "larger than the guest's memory");
+  EXPECT_EQ(api.call("GET", "/").body["state"], "Not started");
 
   // A second VMM without a balloon: the balloon endpoints say so.
   TempDir dir2;
