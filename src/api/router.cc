@@ -17,8 +17,24 @@ Response fault(int status, const std::string& message) {
   return r;
 }
 
+std::string path_id(const Request& req) { return req.path.substr(req.path.rfind('/') + 1); }
+
 Response Router::handle(const Request& req) const {
   auto p = routes_.find(req.path);
+  if (p == routes_.end()) {
+    // "/drives/x" matches the route "/drives/{drive_id}".
+    auto slash = req.path.rfind('/');
+    if (slash != std::string::npos && slash > 0 && slash + 1 < req.path.size()) {
+      std::string prefix = req.path.substr(0, slash + 1);
+      for (auto it = routes_.lower_bound(prefix); it != routes_.end() && it->first.starts_with(prefix); ++it) {
+        std::string rest = it->first.substr(prefix.size());
+        if (rest.size() > 2 && rest.front() == '{' && rest.back() == '}' && rest.find('/') == std::string::npos) {
+          p = it;
+          break;
+        }
+      }
+    }
+  }
   if (p == routes_.end()) return fault(404, fmt::format("no such resource: {}", req.path));
   auto m = p->second.find(req.method);
   if (m == p->second.end()) {

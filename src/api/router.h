@@ -1,4 +1,5 @@
-// Router: maps (method, path) to a handler. Unknown paths answer 404, known
+// Router: maps (method, path) to a handler; a path ending in "/{name}"
+// matches any one non-empty last segment. Unknown paths answer 404, known
 // paths with another method 405 (with Allow), handler errors become
 // {"fault_message": ...} with the ApiError's status.
 #pragma once
@@ -17,6 +18,9 @@ struct Request {
   std::string path;    // without the query string
   std::string body;
 };
+
+// The last segment of a path: the id of a route added as "/prefix/{name}".
+std::string path_id(const Request& req);
 
 struct Response {
   int status = 204;

@@ -40,6 +40,11 @@ int run_vmm_process(const VmmProcessOptions& opts) {
   add_metrics_routes(router, vm, console, server_view);
   add_shutdown_routes(router, vm);
   add_snapshot_routes(router, vm);
+  add_drives_routes(router, vm);
+  add_network_interfaces_routes(router, vm);
+  add_vsock_routes(router, vm);
+  add_balloon_routes(router, vm, io);
+  add_vm_config_routes(router, vm);
   server.emplace(io, opts.api_socket, router);
   server_view = &*server;
 

@@ -35,8 +35,18 @@ void VmmService::start() {
   if (ending_) throw conflict("the VMM is shutting down");
   if (state_ != VmState::kNotStarted) throw conflict("the VM has already been started");
   if (!boot_source_set_) throw bad_request("set a boot source (PUT /boot-source) before InstanceStart");
+  // The balloon's size was checked against the memory of its day; the
+  // machine config may have shrunk since.
+  if (config_.balloon && (uint64_t(config_.balloon->amount_mib) << 20) > config_.memory)
+    throw bad_request("the balloon ({} MiB) is larger than the guest's memory ({} MiB): PATCH /balloon first",
+                      config_.balloon->amount_mib, config_.memory >> 20);
+  // As Firecracker: a root drive is /dev/vda (drives[0]) unless boot_args say otherwise.
+  vmm::MachineConfig config = config_;
+  if (device_ids_.has_root && config.cmdline.find("root=") == std::string::npos)
+    config.cmdline += fmt::format("{}root=/dev/vda {}", config.cmdline.empty() ? "" : " ",
+                                  config.disks.front().read_only ? "ro" : "rw");
   // Building the machine checks the config and loads the kernel: its errors are the caller's.
-  machine_ = std::make_unique<vmm::Machine>(config_, [this](uint8_t b) { console_.guest_output(b); });
+  machine_ = std::make_unique<vmm::Machine>(config, [this](uint8_t b) { console_.guest_output(b); });
   launch();
 }
 
@@ -67,6 +77,11 @@ void VmmService::snapshot_load(const std::string& state_file, const std::string&
   if (!resume) machine_->pause();  // the vCPUs park as soon as their threads start
   launch();
   if (!resume) state_ = VmState::kPaused;
+}
+
+vmm::Machine* VmmService::running_machine() {
+  if (state_ == VmState::kNotStarted || machine_done_ || ending_) return nullptr;
+  return machine_.get();
 }
 
 void VmmService::machine_ended(vmm::MachineExit exit) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include <boost/asio/io_context.hpp>
 
@@ -19,6 +20,14 @@
 #include "vmm/machine.h"
 
 namespace insula::api {
+
+// The API's names for the configured devices, in the order of
+// config().disks and config().nets (the root drive first, as Firecracker).
+struct DeviceIds {
+  std::vector<std::string> drives;
+  std::vector<std::string> ifaces;
+  bool has_root = false;  // drives[0] is the root device
+};
 
 enum class VmState { kNotStarted, kRunning, kPaused };
 const char* state_name(VmState s);
@@ -37,6 +46,9 @@ class VmmService {
   bool boot_source_set() const { return boot_source_set_; }
   void mark_boot_source_set() { boot_source_set_ = true; }
   void require_not_started(const char* what) const;
+  DeviceIds& device_ids() { return device_ids_; }  // edits: only while not started
+  // The machine while it runs or is paused; null before start and once it ended.
+  vmm::Machine* running_machine();
 
   void start();
   void pause();
@@ -64,6 +76,7 @@ class VmmService {
   std::function<void()> on_end_;
   vmm::MachineConfig config_;
   bool boot_source_set_ = false;
+  DeviceIds device_ids_;
   VmState state_ = VmState::kNotStarted;
   std::unique_ptr<vmm::Machine> machine_;
   std::thread runner_;

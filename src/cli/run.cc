@@ -16,6 +16,7 @@
 #include "cli/default_guest.h"
 #include "cli/terminal.h"
 #include "vmm/console.h"
+#include "vmm/device_options.h"
 #include "vmm/fast_exit.h"
 #include "vmm/machine.h"
 
@@ -30,60 +31,8 @@ struct RunOptions {
   std::vector<std::string> disks, nets;
   std::string vsock, console = "serial";
   bool no_rng = false;
+  bool balloon = false;
 };
-
-// "PATH[,ro][,cache=direct|writeback][,serial=ID][,format=raw|qcow2]"
-vmm::DiskConfig parse_disk(const std::string& spec) {
-  vmm::DiskConfig d;
-  std::vector<std::string> parts;
-  size_t start = 0;
-  for (size_t i = 0; i <= spec.size(); ++i)
-    if (i == spec.size() || spec[i] == ',') {
-      parts.push_back(spec.substr(start, i - start));
-      start = i + 1;
-    }
-  d.path = parts[0];
-  if (d.path.empty()) throw error("--disk '{}': no path", spec);
-  for (size_t i = 1; i < parts.size(); ++i) {
-    const auto& p = parts[i];
-    if (p == "ro" || p == "readonly") d.read_only = true;
-    else if (p == "cache=direct" || p == "cache=none") d.direct = true;
-    else if (p == "cache=writeback") d.direct = false;
-    else if (p.rfind("serial=", 0) == 0) d.serial = p.substr(7);
-    else if (p.rfind("format=", 0) == 0) d.format = p.substr(7);
-    else throw error("--disk '{}': unknown option '{}' (ro, cache=direct|writeback, serial=ID, format=F)", spec, p);
-  }
-  return d;
-}
-
-// "TAP[,mac=52:54:00:12:34:56]"
-vmm::NetConfig parse_net(const std::string& spec) {
-  vmm::NetConfig n;
-  auto comma = spec.find(',');
-  n.tap = spec.substr(0, comma);
-  if (comma != std::string::npos) {
-    std::string opt = spec.substr(comma + 1);
-    if (opt.rfind("mac=", 0) != 0) throw error("--net '{}': unknown option '{}' (mac=XX:XX:XX:XX:XX:XX)", spec, opt);
-    n.mac = opt.substr(4);
-  }
-  if (n.tap.empty()) throw error("--net '{}': no tap device name", spec);
-  return n;
-}
-
-// "CID,UDS_PATH"
-vmm::VsockConfig parse_vsock(const std::string& spec) {
-  auto comma = spec.find(',');
-  if (comma == std::string::npos || comma + 1 == spec.size())
-    throw error("--vsock '{}': expected CID,UDS_PATH", spec);
-  vmm::VsockConfig v;
-  try {
-    v.cid = std::stoull(spec.substr(0, comma));
-  } catch (const std::exception&) {
-    throw error("--vsock '{}': the CID must be a number", spec);
-  }
-  v.uds_path = spec.substr(comma + 1);
-  return v;
-}
 
 void write_console(uint8_t byte) {
   while (::write(STDOUT_FILENO, &byte, 1) < 0 && errno == EINTR) {
@@ -137,9 +86,10 @@ int run_vm(RunOptions& opts, const Context& ctx) {
   opts.machine.debug = ctx.debug;
   opts.machine.rng = !opts.no_rng;
   opts.machine.virtio_console = opts.console == "hvc";
-  for (const auto& d : opts.disks) opts.machine.disks.push_back(parse_disk(d));
-  for (const auto& n : opts.nets) opts.machine.nets.push_back(parse_net(n));
-  if (!opts.vsock.empty()) opts.machine.vsock = parse_vsock(opts.vsock);
+  for (const auto& d : opts.disks) opts.machine.disks.push_back(vmm::parse_disk(d));
+  for (const auto& n : opts.nets) opts.machine.nets.push_back(vmm::parse_net(n));
+  if (!opts.vsock.empty()) opts.machine.vsock = vmm::parse_vsock(opts.vsock);
+  if (opts.balloon) opts.machine.balloon = vmm::BalloonConfig{0, true, 0};
   std::optional<DefaultGuest> guest;
   if (opts.machine.kernel.empty()) {
     guest.emplace(choose_default_guest());
@@ -199,7 +149,7 @@ void add_run_command(CLI::App& app, Context& ctx) {
       ->take_all();
   cmd->add_option("--net", opts->nets, "virtio-net on a tap device (attached, or created): TAP[,mac=MAC]")->take_all();
   cmd->add_option("--vsock", opts->vsock, "virtio-vsock: CID,UDS_PATH (Firecracker-style host socket)");
-  cmd->add_flag("--balloon", opts->machine.balloon, "add a virtio-balloon device");
+  cmd->add_flag("--balloon", opts->balloon, "add a virtio-balloon device (deflated; `insula vm` can drive it)");
   cmd->add_flag("--no-rng", opts->no_rng, "leave out the virtio-rng device");
   cmd->add_option("--console", opts->console, "where stdin/stdout go: serial (COM1, default) or hvc (virtio-console)")
       ->check(CLI::IsMember({"serial", "hvc"}));

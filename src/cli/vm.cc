@@ -31,6 +31,8 @@ nlohmann::json vm_json(const manager::VmRecord& r) {
                    {"memory_mib", r.memory >> 20}, {"kernel", r.kernel}, {"initrd", r.initrd},
                    {"cmdline", r.cmdline}, {"pid", r.pid},         {"api_socket", r.api_socket},
                    {"console_socket", r.console_socket}, {"log", r.log_path}, {"created_at", r.created_at}};
+  auto devices = nlohmann::json::parse(r.devices, nullptr, false);
+  j["devices"] = devices.is_discarded() ? nlohmann::json::object() : devices;
   return j;
 }
 
@@ -52,6 +54,7 @@ void add_vm_commands(CLI::App& app, Context& ctx) {
   add_vm_rm(*vm, ctx, common);
   add_vm_console(*vm, ctx, common);
   add_vm_snapshot(*vm, ctx, common);
+  add_vm_balloon(*vm, ctx, common);
 }
 
 }  // namespace insula::cli

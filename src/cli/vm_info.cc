@@ -23,6 +23,16 @@ void add_vm_info(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common) {
                  format_size(r.memory), r.kernel);
       if (!r.initrd.empty()) fmt::print("initrd:   {}\n", r.initrd);
       fmt::print("cmdline:  {}\n", r.cmdline);
+      auto devices = vm_json(r)["devices"];
+      for (const auto& d : devices.value("drives", nlohmann::json::array()))
+        fmt::print("disk:     {}{}\n", d.value("path_on_host", ""), d.value("is_read_only", false) ? " (read-only)" : "");
+      for (const auto& n : devices.value("network-interfaces", nlohmann::json::array()))
+        fmt::print("net:      {}{}\n", n.value("host_dev_name", ""), n.contains("guest_mac") ? " mac " + n.value("guest_mac", "") : "");
+      if (devices.contains("vsock"))
+        fmt::print("vsock:    cid {} on {}\n", devices["vsock"].value("guest_cid", 0), devices["vsock"].value("uds_path", ""));
+      if (devices.contains("balloon"))
+        fmt::print("balloon:  {} MiB at start, statistics every {} s\n", devices["balloon"].value("amount_mib", 0),
+                   devices["balloon"].value("stats_polling_interval_s", 0));
       if (r.pid) fmt::print("pid:      {}\napi:      {}\nconsole:  {}\n", r.pid, r.api_socket, r.console_socket);
       fmt::print("log:      {}\n", r.log_path);
     });

@@ -34,6 +34,18 @@ std::string tail_of(const std::string& path) {
   return nl == std::string::npos ? s : s.substr(nl + 1);
 }
 
+// PUT for each device the record holds (the bodies vm create wrote).
+void send_devices(const api::ApiClient& api, const std::string& devices) {
+  auto j = nlohmann::json::parse(devices, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) throw error("the VM's device record is not valid JSON: recreate the VM");
+  for (const auto& d : j.value("drives", nlohmann::json::array()))
+    api.expect_ok("PUT", "/drives/" + d.value("drive_id", ""), d);
+  for (const auto& n : j.value("network-interfaces", nlohmann::json::array()))
+    api.expect_ok("PUT", "/network-interfaces/" + n.value("iface_id", ""), n);
+  if (j.contains("vsock")) api.expect_ok("PUT", "/vsock", j["vsock"]);
+  if (j.contains("balloon")) api.expect_ok("PUT", "/balloon", j["balloon"]);
+}
+
 }  // namespace
 
 bool VmManager::wait_gone(const VmRecord& r, std::chrono::milliseconds timeout) {
@@ -53,6 +65,7 @@ VmRecord VmManager::start(const std::string& name) {
     if (!r.initrd.empty()) boot["initrd_path"] = r.initrd;
     api.expect_ok("PUT", "/boot-source", boot);
     api.expect_ok("PUT", "/machine-config", nlohmann::json{{"vcpu_count", r.cpus}, {"mem_size_mib", r.memory >> 20}});
+    send_devices(api, r.devices);
     api.expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "InstanceStart"}});
   });
 }
@@ -180,6 +193,18 @@ VmRecord VmManager::pause(const std::string& name) {
   if (r.pid == 0) throw error("VM {} is not running", name);
   api::ApiClient(r.api_socket).expect_ok("PATCH", "/vm", nlohmann::json{{"state", "Paused"}});
   return reconcile(r);
+}
+
+void VmManager::set_balloon(const std::string& name, uint32_t mib) {
+  VmRecord r = reconcile(existing(name));
+  if (r.pid == 0) throw error("VM {} is not running", name);
+  api::ApiClient(r.api_socket).expect_ok("PATCH", "/balloon", nlohmann::json{{"amount_mib", mib}});
+}
+
+nlohmann::json VmManager::balloon_stats(const std::string& name) {
+  VmRecord r = reconcile(existing(name));
+  if (r.pid == 0) throw error("VM {} is not running", name);
+  return api::ApiClient(r.api_socket).expect_ok("GET", "/balloon/statistics").body;
 }
 
 VmRecord VmManager::resume(const std::string& name) {

@@ -5,10 +5,12 @@
 #include <filesystem>
 
 #include "api/api_client.h"
+#include "api/device_bodies.h"
 #include "base/error.h"
 #include "manager/vm_cgroup.h"
 #include "manager/vm_lock.h"
 #include "manager/vmm_process_info.h"
+#include "vmm/device_options.h"
 
 namespace insula::manager {
 
@@ -19,6 +21,38 @@ void check_vm_name(const std::string& name) {
   for (char c : name) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.');
   if (!ok) throw error("invalid VM name \"{}\": use 1-48 letters, digits, '-', '_' or '.', not starting with '.' or '-'", name);
 }
+
+namespace {
+
+// The API bodies `start` sends for the spec's devices; paths are stored
+// absolute (the VMM does not run in the CLI's directory) and checked now,
+// so a typo fails at create, not at the first start.
+nlohmann::json device_bodies(const VmSpec& spec) {
+  nlohmann::json j = nlohmann::json::object();
+  auto& drives = j["drives"] = nlohmann::json::array();
+  for (size_t i = 0; i < spec.disks.size(); ++i) {
+    vmm::DiskConfig d = spec.disks[i];
+    if (!fs::exists(d.path)) throw error("--disk {}: no such file", d.path);
+    d.path = fs::absolute(d.path).string();
+    drives.push_back(api::drive_body({fmt::format("disk{}", i), false, d}));
+  }
+  auto& nets = j["network-interfaces"] = nlohmann::json::array();
+  for (size_t i = 0; i < spec.nets.size(); ++i) nets.push_back(api::net_body({fmt::format("net{}", i), spec.nets[i]}));
+  if (spec.vsock) {
+    vmm::VsockConfig v = *spec.vsock;
+    v.uds_path = fs::absolute(v.uds_path).string();
+    vmm::check_vsock(v);
+    j["vsock"] = api::vsock_body(v);
+  }
+  if (spec.balloon) {
+    if (uint64_t(spec.balloon->amount_mib) << 20 > spec.memory)
+      throw error("--balloon {} MiB is more than the VM's memory", spec.balloon->amount_mib);
+    j["balloon"] = api::balloon_body(*spec.balloon);
+  }
+  return j;
+}
+
+}  // namespace
 
 VmManager::VmManager(std::string state_dir, std::string insula_exe)
     : state_dir_(std::move(state_dir)), exe_(std::move(insula_exe)), store_(state_dir_) {
@@ -40,6 +74,7 @@ VmRecord VmManager::create(const VmSpec& spec) {
   r.cmdline = spec.cmdline;
   r.cpus = spec.cpus;
   r.memory = spec.memory;
+  r.devices = device_bodies(spec).dump();
   std::string dir = vm_dir(spec.name);
   r.api_socket = dir + "/api.sock";
   r.console_socket = dir + "/console.sock";

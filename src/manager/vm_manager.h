@@ -7,10 +7,14 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "manager/vm_record.h"
+#include "vmm/machine_config.h"
 #include "manager/vm_store.h"
 
 namespace insula::api {
@@ -23,6 +27,10 @@ struct VmSpec {
   std::string name, kernel, initrd, cmdline;
   uint32_t cpus = 1;
   uint64_t memory = 256ULL << 20;
+  std::vector<vmm::DiskConfig> disks;
+  std::vector<vmm::NetConfig> nets;
+  std::optional<vmm::VsockConfig> vsock;
+  std::optional<vmm::BalloonConfig> balloon;
 };
 
 class VmManager {
@@ -41,6 +49,9 @@ class VmManager {
   VmRecord kill(const std::string& name);
   VmRecord pause(const std::string& name);
   VmRecord resume(const std::string& name);
+  // The balloon of a running VM: PATCH /balloon, GET /balloon/statistics.
+  void set_balloon(const std::string& name, uint32_t mib);
+  nlohmann::json balloon_stats(const std::string& name);
   VmRecord info(const std::string& name);  // reconciled
   std::vector<VmRecord> list();            // reconciled
   void remove(const std::string& name, bool force);

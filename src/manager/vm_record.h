@@ -11,6 +11,9 @@ struct VmRecord {
   std::string kernel, initrd, cmdline;
   uint32_t cpus = 1;
   uint64_t memory = 256ULL << 20;
+  // The devices, as the VMM API's request bodies: {"drives": [...],
+  // "network-interfaces": [...], "vsock": {...}, "balloon": {...}} (JSON text).
+  std::string devices = "{}";
   // Runtime: the VMM process serving it (pid 0: none) and what it said last.
   std::string state = "stopped";  // stopped, starting, running, paused
   int64_t pid = 0;

@@ -38,7 +38,7 @@ void step_done(sqlite3* db, sqlite3_stmt* s) {
 }
 
 constexpr const char* kColumns =
-    "name, kernel, initrd, cmdline, cpus, memory, state, pid, pid_start, api_socket, console_socket, log_path, created_at";
+    "name, kernel, initrd, cmdline, cpus, memory, state, pid, pid_start, api_socket, console_socket, log_path, created_at, devices";
 
 VmRecord read_row(sqlite3_stmt* s) {
   VmRecord r;
@@ -55,6 +55,7 @@ VmRecord read_row(sqlite3_stmt* s) {
   r.console_socket = column_text(s, 10);
   r.log_path = column_text(s, 11);
   r.created_at = sqlite3_column_int64(s, 12);
+  r.devices = column_text(s, 13);
   return r;
 }
 
@@ -82,6 +83,31 @@ VmStore::VmStore(const std::string& state_dir) : path_(state_dir + "/insula.db")
   exec("CREATE TABLE IF NOT EXISTS snapshots ("
        " vm TEXT NOT NULL, name TEXT NOT NULL, state_path TEXT NOT NULL, memory_path TEXT NOT NULL,"
        " memory INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (vm, name))");
+  migrate();
+}
+
+bool VmStore::has_column(const char* table, const char* column) {
+  auto s = prepare(db_, fmt::format("PRAGMA table_info({})", table).c_str());
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW)
+    if (column_text(s.get(), 1) == column) return true;
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return false;
+}
+
+void VmStore::migrate() {
+  // Columns added since the first schema, each only where it is missing, so
+  // databases of every earlier version open. One write transaction: two
+  // CLIs opening an old database at once do not both add a column.
+  if (has_column("vms", "devices")) return;
+  exec("BEGIN IMMEDIATE");
+  try {
+    if (!has_column("vms", "devices")) exec("ALTER TABLE vms ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'");
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
 }
 
 VmStore::~VmStore() { sqlite3_close(db_); }
@@ -96,7 +122,7 @@ void VmStore::exec(const char* sql) {
 }
 
 void VmStore::insert(const VmRecord& r) {
-  auto s = prepare(db_, fmt::format("INSERT INTO vms ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)", kColumns).c_str());
+  auto s = prepare(db_, fmt::format("INSERT INTO vms ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", kColumns).c_str());
   bind_text(s.get(), 1, r.name);
   bind_text(s.get(), 2, r.kernel);
   bind_text(s.get(), 3, r.initrd);
@@ -110,6 +136,7 @@ void VmStore::insert(const VmRecord& r) {
   bind_text(s.get(), 11, r.console_socket);
   bind_text(s.get(), 12, r.log_path);
   sqlite3_bind_int64(s.get(), 13, r.created_at ? r.created_at : static_cast<int64_t>(std::time(nullptr)));
+  bind_text(s.get(), 14, r.devices);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_CONSTRAINT) throw error("a VM named {} already exists", r.name);
   if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));

@@ -32,6 +32,8 @@ class VmStore {
 
  private:
   void exec(const char* sql);
+  void migrate();  // brings an older database's schema up to date
+  bool has_column(const char* table, const char* column);
   sqlite3* db_ = nullptr;
   std::string path_;
 };

@@ -29,6 +29,13 @@ struct VsockConfig {
   std::string uds_path;
 };
 
+// virtio-balloon (`--balloon [MIB]`, or the API's PUT /balloon).
+struct BalloonConfig {
+  uint32_t amount_mib = 0;                // the initial target
+  bool deflate_on_oom = false;            // the guest may take pages back under memory pressure
+  uint32_t stats_polling_interval_s = 0;  // 0: no statistics queue
+};
+
 struct MachineConfig {
   std::string kernel;   // path
   std::string initrd;   // path, or empty
@@ -44,7 +51,7 @@ struct MachineConfig {
   std::vector<DiskConfig> disks;
   std::vector<NetConfig> nets;
   std::optional<VsockConfig> vsock;
-  bool balloon = false;
+  std::optional<BalloonConfig> balloon;
 };
 
 // How a run ended.

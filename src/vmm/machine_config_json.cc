@@ -24,7 +24,11 @@ std::string config_to_json(const MachineConfig& c) {
   j["nets"] = nlohmann::json::array();
   for (const auto& n : c.nets) j["nets"].push_back({{"tap", n.tap}, {"mac", n.mac}});
   if (c.vsock) j["vsock"] = {{"cid", c.vsock->cid}, {"uds_path", c.vsock->uds_path}};
-  j["balloon"] = c.balloon;
+  // The balloon's options decide its features and queues: a restore needs them.
+  if (c.balloon)
+    j["balloon"] = {{"amount_mib", c.balloon->amount_mib},
+                    {"deflate_on_oom", c.balloon->deflate_on_oom},
+                    {"stats_polling_interval_s", c.balloon->stats_polling_interval_s}};
   return j.dump();
 }
 
@@ -46,7 +50,11 @@ MachineConfig config_from_json(const std::string& text) {
     for (const auto& n : j.at("nets")) c.nets.push_back({n.at("tap").get<std::string>(), n.at("mac").get<std::string>()});
     if (j.contains("vsock"))
       c.vsock = VsockConfig{j["vsock"].at("cid").get<uint64_t>(), j["vsock"].at("uds_path").get<std::string>()};
-    c.balloon = j.at("balloon").get<bool>();
+    if (j.contains("balloon")) {
+      const auto& b = j["balloon"];
+      c.balloon = BalloonConfig{b.at("amount_mib").get<uint32_t>(), b.at("deflate_on_oom").get<bool>(),
+                                b.at("stats_polling_interval_s").get<uint32_t>()};
+    }
     return c;
   } catch (const nlohmann::json::exception& e) {
     throw error("the saved machine config is not valid: {}", e.what());

@@ -14,28 +14,10 @@
 #include "devices/virtio/virtio_net.h"
 #include "devices/virtio/virtio_rng.h"
 #include "devices/virtio/virtio_vsock.h"
+#include "vmm/device_options.h"
 #include "vmm/kvm_irq.h"
 
 namespace insula::vmm {
-
-namespace {
-
-virtio::MacAddress parse_mac(const std::string& text, int slot) {
-  virtio::MacAddress mac{0x52, 0x54, 0x00, 0x12, 0x34, static_cast<uint8_t>(slot)};  // locally administered
-  if (text.empty()) return mac;
-  unsigned b[6];
-  char extra;
-  if (std::sscanf(text.c_str(), "%x:%x:%x:%x:%x:%x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &extra) != 6)
-    throw error("invalid MAC address '{}': expected six hex bytes like 52:54:00:12:34:56", text);
-  for (int i = 0; i < 6; ++i) {
-    if (b[i] > 0xff) throw error("invalid MAC address '{}'", text);
-    mac[i] = static_cast<uint8_t>(b[i]);
-  }
-  if (mac[0] & 1) throw error("MAC address '{}' is a multicast address", text);
-  return mac;
-}
-
-}  // namespace
 
 PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& mem, const MachineConfig& config,
                        uint64_t ram_size, std::vector<kvm_irq_routing_entry> legacy_routes)
@@ -71,7 +53,7 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
     }
   }
   if (config.vsock) {
-    if (config.vsock->cid < 3) throw error("--vsock: guest CID {} is reserved: use 3 or more", config.vsock->cid);
+    check_vsock(*config.vsock);
     auto v = std::make_shared<virtio::VirtioVsock>(config.vsock->cid, config.vsock->uds_path, &loop_);
     try {
       v->start();
@@ -81,7 +63,10 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
     add(v);
   }
   if (config.balloon) {
-    balloon_ = std::make_shared<virtio::VirtioBalloon>();
+    check_balloon(*config.balloon);
+    balloon_ = std::make_shared<virtio::VirtioBalloon>(config.balloon->deflate_on_oom,
+                                                      config.balloon->stats_polling_interval_s > 0);
+    balloon_->set_target_pages(config.balloon->amount_mib * uint32_t(256));
     add(balloon_);
   }
   bus_.allocate_bars({x86::kPciMmio32Base, x86::kPciMmio32Size},

@@ -211,7 +211,7 @@ TEST_F(MachineSnapshot, VirtioBlkVsockAndBalloonAreSavedAndRestored) {
   fs::resize_file(disk, 1 << 20);
   cfg.disks.push_back({disk, false, false, "snap-disk", "raw"});
   cfg.vsock = VsockConfig{3, path("vsock.sock")};
-  cfg.balloon = true;
+  cfg.balloon = BalloonConfig{};
   uint64_t last = take_snapshot(cfg);
   auto sections = StateReader::read_file(path("state")).sections();
   std::vector<std::string> ids;

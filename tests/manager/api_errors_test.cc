@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 
 #include <cstring>
@@ -50,7 +51,10 @@ TEST(VmmApiErrors, BadRequestsBeforeStart) {
   expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}), 409, "not started");
   expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendPowerButton"}}), 409, "not started");
   // Paths and methods.
-  expect_fault(api.call("GET", "/drives/rootfs"), 404, "no such resource");
+  expect_fault(api.call("GET", "/nosuch"), 404, "no such resource");
+  expect_fault(api.call("PUT", "/drives/"), 404, "no such resource");
+  expect_fault(api.call("PUT", "/drives/a/b"), 404, "no such resource");
+  expect_fault(api.call("GET", "/drives/rootfs"), 405, "does not accept GET");
   auto r = api.call("DELETE", "/machine-config");
   expect_fault(r, 405, "does not accept DELETE");
   EXPECT_EQ(r.allow, "GET, PATCH, PUT");
@@ -60,6 +64,104 @@ TEST(VmmApiErrors, BadRequestsBeforeStart) {
   // None of that changed the configuration.
   EXPECT_EQ(api.call("GET", "/machine-config").body, (json{{"vcpu_count", 1}, {"mem_size_mib", 256}}));
   EXPECT_EQ(api.call("GET", "/").body["state"], "Not started");
+  EXPECT_EQ(api.call("PUT", "/shutdown").status, 204);
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
+}
+
+// The device endpoints: good requests configure the VM (GET /vm/config shows
+// exactly the bodies), bad ones are refused with 400 and change nothing.
+TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
+  TempDir dir;
+  VmmProcess vmm(dir.path());
+  auto& api = vmm.api();
+  std::string disk = dir.path() + "/disk.img", ro_disk = dir.path() + "/ro.img";
+  { std::ofstream(disk) << std::string(4096, '\0'); }
+  { std::ofstream(ro_disk) << std::string(4096, '\0'); }
+  ::chmod(ro_disk.c_str(), 0400);
+  json root{{"drive_id", "rootfs"}, {"path_on_host", disk}, {"is_root_device", true}, {"is_read_only", false}};
+  json data{{"drive_id", "data"}, {"path_on_host", ro_disk}, {"is_root_device", false}, {"is_read_only", true},
+            {"cache_type", "Direct"}, {"serial", "SN1"}};
+  ASSERT_EQ(api.call("PUT", "/drives/data", data).status, 204);
+  ASSERT_EQ(api.call("PUT", "/drives/rootfs", root).status, 204);
+  json eth0{{"iface_id", "eth0"}, {"host_dev_name", "tapx0"}, {"guest_mac", "52:54:00:aa:bb:cc"}};
+  ASSERT_EQ(api.call("PUT", "/network-interfaces/eth0", eth0).status, 204);
+  json vsock{{"guest_cid", 7}, {"uds_path", dir.path() + "/v.sock"}};
+  ASSERT_EQ(api.call("PUT", "/vsock", vsock).status, 204);
+  json balloon{{"amount_mib", 16}, {"deflate_on_oom", true}, {"stats_polling_interval_s", 2}};
+  ASSERT_EQ(api.call("PUT", "/balloon", balloon).status, 204);
+  ASSERT_EQ(api.call("PATCH", "/balloon", json{{"amount_mib", 32}}).status, 204);
+  balloon["amount_mib"] = 32;
+  EXPECT_EQ(api.call("GET", "/balloon").body, balloon);
+  const json before = api.call("GET", "/vm/config").body;
+  ASSERT_EQ(before["drives"].size(), 2u);
+  EXPECT_EQ(before["drives"][0]["drive_id"], "rootfs");  // the root device goes first
+  EXPECT_EQ(before["drives"][1]["cache_type"], "Direct");
+  EXPECT_EQ(before["drives"][1]["serial"], "SN1");
+  EXPECT_EQ(before["network-interfaces"][0], eth0);
+  EXPECT_EQ(before["vsock"], vsock);
+  EXPECT_EQ(before["balloon"], balloon);
+
+  // Refusals.
+  json d = root;
+  d["drive_id"] = "other";
+  expect_fault(api.call("PUT", "/drives/rootfs", d), 400, "differs from the id in the path");
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "already the root device");
+  expect_fault(api.call("PUT", "/drives/bad$id", d), 400, "invalid drive_id");
+  d["is_root_device"] = false;
+  d["path_on_host"] = dir.path() + "/missing";
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "is not a readable");
+  d["path_on_host"] = ro_disk;
+  if (::geteuid() != 0) expect_fault(api.call("PUT", "/drives/other", d), 400, "readable and writable");
+  d["path_on_host"] = disk;
+  d["rate_limiter"] = json::object();
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "unknown field \"rate_limiter\"");
+  d.erase("rate_limiter");
+  d["cache_type"] = "Sometimes";
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "unknown cache_type");
+  d.erase("cache_type");
+  d["is_read_only"] = "yes";
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "true or false");
+  d.erase("is_root_device");
+  d["is_read_only"] = true;
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "is_root_device");
+  expect_fault(api.call_raw("PUT", "/drives/other", "{\"drive_id\": "), 400, "not valid JSON");
+  json n = eth0;
+  n["iface_id"] = "eth1";
+  expect_fault(api.call("PUT", "/network-interfaces/eth1", n), 400, "already uses tap");
+  n["host_dev_name"] = "tapx1";
+  expect_fault(api.call("PUT", "/network-interfaces/eth1", n), 400, "already has MAC");
+  n["guest_mac"] = "01:00:00:00:00:01";
+  expect_fault(api.call("PUT", "/network-interfaces/eth1", n), 400, "multicast");
+  n["guest_mac"] = "zz";
+  expect_fault(api.call("PUT", "/network-interfaces/eth1", n), 400, "invalid MAC");
+  n["guest_mac"] = "52:54:00:aa:bb:cd";
+  n["host_dev_name"] = std::string(40, 't');
+  expect_fault(api.call("PUT", "/network-interfaces/eth1", n), 400, "not a valid interface name");
+  expect_fault(api.call("PUT", "/vsock", json{{"guest_cid", 2}, {"uds_path", "/tmp/x"}}), 400, "between 3 and");
+  expect_fault(api.call("PUT", "/vsock", json{{"guest_cid", 9}, {"uds_path", std::string(200, 'x')}}), 400, "bytes long");
+  expect_fault(api.call("PUT", "/vsock", json{{"guest_cid", 9}}), 400, "uds_path");
+  expect_fault(api.call("PUT", "/balloon", json{{"amount_mib", 16}}), 400, "required");
+  expect_fault(api.call("PUT", "/balloon", json{{"amount_mib", 100000}, {"deflate_on_oom", true}}), 400,
+               "more than the guest's memory");
+  expect_fault(api.call("PUT", "/balloon", json{{"amount_mib", -1}, {"deflate_on_oom", true}}), 400, "between");
+  expect_fault(api.call("PATCH", "/balloon", json{{"amount_mib", 300}}), 400, "more than the guest's memory");
+  expect_fault(api.call("PATCH", "/balloon", json{{"target", 3}}), 400, "unknown field");
+  expect_fault(api.call("PATCH", "/balloon/statistics", json{{"stats_polling_interval_s", 100000}}), 400, "between");
+  expect_fault(api.call("GET", "/balloon/statistics"), 409, "not started");
+  EXPECT_EQ(api.call("GET", "/vm/config").body, before);
+  // Memory shrunk below the balloon after it was set: InstanceStart refuses.
+  ASSERT_EQ(api.call("PUT", "/boot-source", json{{"kernel_image_path", test_guest("ticker_pvh.elf")}}).status, 204);
+  ASSERT_EQ(api.call("PATCH", "/machine-config", json{{"mem_size_mib", 16}}).status, 204);
+  expect_fault(api.call("PUT", "/actions", json{{"action_type", "InstanceStart"}}), 400, "larger than the guest's memory");
+  EXPECT_EQ(api.call("GET", "/").body["state"], "Not started");
+
+  // A second VMM without a balloon: the balloon endpoints say so.
+  TempDir dir2;
+  VmmProcess bare(dir2.path());
+  expect_fault(bare.api().call("GET", "/balloon"), 400, "no balloon");
+  expect_fault(bare.api().call("PATCH", "/balloon", json{{"amount_mib", 1}}), 400, "no balloon");
+  expect_fault(bare.api().call("GET", "/balloon/statistics"), 400, "no balloon");
+  EXPECT_EQ(bare.api().call("PUT", "/shutdown").status, 204);
   EXPECT_EQ(api.call("PUT", "/shutdown").status, 204);
   EXPECT_EQ(vmm.wait_exit(10s), 0);
 }
@@ -77,6 +179,11 @@ TEST(VmmApiErrors, WrongStateAfterStart) {
   expect_fault(api.call("PUT", "/boot-source", json{{"kernel_image_path", test_guest("ticker_pvh.elf")}}), 409,
                "once the VM has started");
   expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}), 400, "not supported");
+  expect_fault(api.call("PUT", "/drives/d", json{{"drive_id", "d"}, {"path_on_host", "/dev/null"}, {"is_root_device", false}}),
+               409, "once the VM has started");
+  expect_fault(api.call("PUT", "/vsock", json{{"guest_cid", 3}, {"uds_path", "/tmp/x"}}), 409, "once the VM has started");
+  expect_fault(api.call("PUT", "/balloon", json{{"amount_mib", 0}, {"deflate_on_oom", true}}), 409, "once the VM has started");
+  expect_fault(api.call("PUT", "/network-interfaces/e", json{{"iface_id", "e"}, {"host_dev_name", "t"}}), 409, "once the VM has started");
   // Pausing twice and resuming twice are fine (as in Firecracker).
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);

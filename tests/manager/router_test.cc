@@ -75,5 +75,20 @@ TEST(Router, NotFoundMethodNotAllowedAndFaults) {
   EXPECT_EQ(r.handle({"GET", "/b", "{}"}).status, 204);
 }
 
+TEST(Router, PathParameters) {
+  Router r;
+  r.add("PUT", "/drives/{drive_id}", [](const Request& req) { return Response{200, json{{"id", path_id(req)}}, {}, {}}; });
+  r.add("GET", "/drives/special", [](const Request&) { return Response{204, std::nullopt, {}, {}}; });
+  EXPECT_EQ((*r.handle({"PUT", "/drives/root", ""}).body)["id"], "root");
+  EXPECT_EQ(r.handle({"GET", "/drives/special", ""}).status, 204);  // an exact route wins
+  EXPECT_EQ(r.handle({"PUT", "/drives/", ""}).status, 404);
+  EXPECT_EQ(r.handle({"PUT", "/drives/a/b", ""}).status, 404);
+  EXPECT_EQ(r.handle({"PUT", "/drives", ""}).status, 404);
+  EXPECT_EQ(r.handle({"PUT", "/drivesx/a", ""}).status, 404);
+  auto na = r.handle({"GET", "/drives/x", ""});
+  EXPECT_EQ(na.status, 405);
+  EXPECT_EQ(na.allow, "PUT");
+}
+
 }  // namespace
 }  // namespace insula::api

@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <sqlite3.h>
 #include <thread>
 
 #include "run_cli.h"
@@ -257,6 +258,80 @@ TEST_F(VmCli, UnrecordedVmmIsAdoptedAndReplaced) {
   EXPECT_EQ(info("o")["state"], "running");
   EXPECT_NE(info("o")["pid"], orphan.pid());
   EXPECT_EQ(vm({"stop", "--force", "o"}).status, 0);
+}
+
+// Devices on vm create are recorded (absolute paths), refused when wrong,
+// sent by start through the device endpoints, and the balloon verbs drive
+// the running VM's balloon.
+TEST_F(VmCli, DevicesAndBalloon) {
+  std::string disk = dir_.path() + "/d.img";
+  { std::ofstream(disk) << std::string(65536, '\0'); }
+  auto r = vm({"create", "nodisk", "--kernel", test_guest("ticker_pvh.elf"), "--disk", dir_.path() + "/missing"});
+  EXPECT_NE(r.err.find("no such file"), std::string::npos) << r.err;
+  r = vm({"create", "badmac", "--kernel", test_guest("ticker_pvh.elf"), "--net", "tapz,mac=01:00:00:00:00:00"});
+  EXPECT_NE(r.err.find("multicast"), std::string::npos) << r.err;
+  r = vm({"create", "bigballoon", "--kernel", test_guest("ticker_pvh.elf"), "--memory", "64M", "--balloon", "65"});
+  EXPECT_NE(r.err.find("more than the VM's memory"), std::string::npos) << r.err;
+  EXPECT_TRUE(list().empty()) << "a refused create left a record";
+  r = vm({"create", "n", "--kernel", test_guest("ticker_pvh.elf"), "--net", "tapz,mac=52:54:00:00:00:09"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(info("n")["devices"]["network-interfaces"][0],
+            (json{{"iface_id", "net0"}, {"host_dev_name", "tapz"}, {"guest_mac", "52:54:00:00:00:09"}}));
+
+  r = vm({"create", "b", "--kernel", test_guest("ticker_pvh.elf"), "--memory", "64M", "--disk", disk + ",ro",
+          "--vsock", "5," + dir_.path() + "/v.sock", "--balloon", "8"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto devices = info("b")["devices"];
+  EXPECT_EQ(devices["drives"][0]["path_on_host"], disk);
+  EXPECT_EQ(devices["drives"][0]["is_read_only"], true);
+  EXPECT_EQ(devices["vsock"]["guest_cid"], 5);
+  EXPECT_EQ(devices["balloon"]["amount_mib"], 8);
+  auto text = vm({"info", "b"}).out;
+  EXPECT_NE(text.find("disk:     " + disk + " (read-only)"), std::string::npos) << text;
+  EXPECT_NE(text.find("balloon:  8 MiB"), std::string::npos) << text;
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  r = vm({"start", "b"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto config = api::ApiClient(info("b")["api_socket"].get<std::string>()).call("GET", "/vm/config").body;
+  EXPECT_EQ(config["drives"][0]["path_on_host"], disk);
+  EXPECT_EQ(config["vsock"]["uds_path"], dir_.path() + "/v.sock");
+  EXPECT_EQ(config["balloon"]["amount_mib"], 8);
+  r = vm({"balloon", "b", "16M"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  r = vm({"balloon-stats", "b", "--output", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto stats = json::parse(r.out);
+  EXPECT_EQ(stats["target_mib"], 16);
+  EXPECT_EQ(stats["target_pages"], 16 * 256);
+  EXPECT_NE(vm({"balloon-stats", "b"}).out.find("target_mib:"), std::string::npos);
+  EXPECT_NE(vm({"balloon", "b", "1G"}).err.find("more than the guest's memory"), std::string::npos);
+  EXPECT_EQ(vm({"stop", "--force", "b"}).status, 0);
+  EXPECT_NE(vm({"balloon", "b", "1"}).err.find("not running"), std::string::npos);
+}
+
+// A database written before the devices column existed opens, lists, and
+// gains the column (and its VMs have no devices).
+TEST_F(VmCli, OldDatabaseIsMigrated) {
+  std::string db = dir_.path() + "/insula.db";
+  std::string sql =
+      "CREATE TABLE vms (name TEXT PRIMARY KEY, kernel TEXT NOT NULL, initrd TEXT NOT NULL, cmdline TEXT NOT NULL,"
+      " cpus INTEGER NOT NULL, memory INTEGER NOT NULL, state TEXT NOT NULL, pid INTEGER NOT NULL,"
+      " pid_start INTEGER NOT NULL, api_socket TEXT NOT NULL, console_socket TEXT NOT NULL,"
+      " log_path TEXT NOT NULL, created_at INTEGER NOT NULL);"
+      "INSERT INTO vms VALUES ('old', '/k', '', '', 1, 67108864, 'stopped', 0, 0, '/s/api.sock', '/s/c.sock', '/s/l', 1);";
+  sqlite3* h = nullptr;
+  ASSERT_EQ(sqlite3_open(db.c_str(), &h), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(h, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(h);
+  auto vms = list();
+  ASSERT_EQ(vms.size(), 1u);
+  EXPECT_EQ(vms[0]["name"], "old");
+  EXPECT_EQ(vms[0]["devices"], json::object());
+  // And it is writable with the new schema.
+  auto r = vm({"create", "new", "--kernel", test_guest("ticker_pvh.elf"), "--balloon", "4"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(info("new")["devices"]["balloon"]["amount_mib"], 4);
+  EXPECT_EQ(list().size(), 2u);
 }
 
 }  // namespace

@@ -47,6 +47,10 @@ void VirtioBalloon::write_config(uint64_t offset, std::span<const uint8_t> data)
 void VirtioBalloon::activate(VirtioHost& host) {
   std::lock_guard lock(mu_);
   host_ = &host;
+  // Linux queues its first stats buffer and kicks before DRIVER_OK, when
+  // the kick finds no active device: take that buffer now, or the host
+  // would never get statistics.
+  if (stats_) stats_locked();
 }
 
 void VirtioBalloon::reset() {
@@ -61,7 +65,7 @@ void VirtioBalloon::queue_notify(size_t queue) {
   if (!host_) return;
   if (queue == kInflate) inflate_locked();
   if (queue == kDeflate) deflate_locked();
-  if (queue == kStats) stats_locked();
+  if (queue == kStats && stats_) stats_locked();
 }
 
 void VirtioBalloon::inflate_locked() {
@@ -110,7 +114,7 @@ void VirtioBalloon::stats_locked() {
     }
     ChainReader reader(mem, chain.readable);
     StatEntry e;
-    while (reader.read_obj(e)) stats_[e.tag] = e.val;
+    while (reader.read_obj(e)) last_stats_[e.tag] = e.val;
     stats_head_ = chain.head;
   }
 }
@@ -147,7 +151,7 @@ bool VirtioBalloon::request_stats() {
 
 std::map<uint16_t, uint64_t> VirtioBalloon::stats() const {
   std::lock_guard lock(mu_);
-  return stats_;
+  return last_stats_;
 }
 
 VirtioBalloonState VirtioBalloon::save() const {

@@ -43,12 +43,13 @@ struct VirtioBalloonState {
 
 class VirtioBalloon : public VirtioDevice {
  public:
-  explicit VirtioBalloon(bool deflate_on_oom = true) : deflate_on_oom_(deflate_on_oom) {}
+  // stats: offer the statistics queue (the host then polls the guest).
+  explicit VirtioBalloon(bool deflate_on_oom = true, bool stats = true) : deflate_on_oom_(deflate_on_oom), stats_(stats) {}
 
   uint16_t device_type() const override { return kIdBalloon; }
   std::string name() const override { return "balloon"; }
   uint64_t features() const override {
-    return kBalloonFStatsVq | (deflate_on_oom_ ? kBalloonFDeflateOnOom : 0);
+    return (stats_ ? kBalloonFStatsVq : 0) | (deflate_on_oom_ ? kBalloonFDeflateOnOom : 0);
   }
   size_t num_queues() const override { return 3; }  // inflateq, deflateq, statsq
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
@@ -67,6 +68,8 @@ class VirtioBalloon : public VirtioDevice {
   bool request_stats();
   // The last statistics the guest sent (tag -> value).
   std::map<uint16_t, uint64_t> stats() const;
+  bool deflate_on_oom() const { return deflate_on_oom_; }
+  bool stats_enabled() const { return stats_; }
 
   VirtioBalloonState save() const;
   void restore(const VirtioBalloonState& state);
@@ -77,13 +80,14 @@ class VirtioBalloon : public VirtioDevice {
   void stats_locked();
 
   const bool deflate_on_oom_;
+  const bool stats_;
   mutable std::mutex mu_;
   VirtioHost* host_ = nullptr;
   uint32_t target_pages_ = 0;
   uint32_t actual_pages_ = 0;
   uint64_t inflated_pages_ = 0;
   std::optional<uint16_t> stats_head_;
-  std::map<uint16_t, uint64_t> stats_;
+  std::map<uint16_t, uint64_t> last_stats_;
 };
 
 }  // namespace insula::virtio

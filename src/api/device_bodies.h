@@ -1,0 +1,41 @@
+// The Firecracker-style request bodies of the device endpoints (PUT /drives,
+// /network-interfaces, /vsock, /balloon) and the vmm configs they stand for,
+// both ways: the VMM parses them (strictly, as hostile input), `insula vm`
+// writes them from its --disk/--net/--vsock/--balloon options.
+#pragma once
+
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "vmm/machine_config.h"
+
+namespace insula::api {
+
+struct DriveBody {
+  std::string drive_id;
+  bool is_root_device = false;
+  vmm::DiskConfig disk;
+};
+
+struct NetBody {
+  std::string iface_id;
+  vmm::NetConfig net;
+};
+
+// An id in a path ("/drives/{drive_id}"): 1-64 of [A-Za-z0-9_-].
+void check_device_id(const std::string& id, const char* what);
+
+// Parse and check a body; throw ApiError(400) on anything wrong. The id in
+// the body must equal the one in the path.
+DriveBody parse_drive_body(const std::string& body, const std::string& path_id);
+NetBody parse_net_body(const std::string& body, const std::string& path_id);
+vmm::VsockConfig parse_vsock_body(const std::string& body);
+vmm::BalloonConfig parse_balloon_body(const std::string& body);
+
+nlohmann::json drive_body(const DriveBody& d);
+nlohmann::json net_body(const NetBody& n);
+nlohmann::json vsock_body(const vmm::VsockConfig& v);
+nlohmann::json balloon_body(const vmm::BalloonConfig& b);
+
+}  // namespace insula::api

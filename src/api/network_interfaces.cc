@@ -1,0 +1,34 @@
+// PUT /network-interfaces/{iface_id}: add or replace a virtio-net interface
+// on a tap device before InstanceStart (Firecracker's body).
+#include "api/api_error.h"
+#include "api/device_bodies.h"
+#include "api/endpoints.h"
+
+namespace insula::api {
+
+void add_network_interfaces_routes(Router& r, VmmService& vm) {
+  r.add("PUT", "/network-interfaces/{iface_id}", [&vm](const Request& req) {
+    vm.require_not_started("network interfaces");
+    NetBody n = parse_net_body(req.body, path_id(req));
+    auto& ids = vm.device_ids().ifaces;
+    auto& nets = vm.config().nets;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] == n.iface_id) continue;
+      if (nets[i].tap == n.net.tap) throw bad_request("interface {} already uses tap {}", ids[i], n.net.tap);
+      if (!n.net.mac.empty() && nets[i].mac == n.net.mac)
+        throw bad_request("interface {} already has MAC {}", ids[i], n.net.mac);
+    }
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (ids[i] == n.iface_id) {
+        nets[i] = n.net;
+        return Response{204, std::nullopt, {}, {}};
+      }
+    }
+    if (ids.size() >= kMaxIfaces) throw bad_request("at most {} network interfaces", kMaxIfaces);
+    ids.push_back(n.iface_id);
+    nets.push_back(n.net);
+    return Response{204, std::nullopt, {}, {}};
+  });
+}
+
+}  // namespace insula::api
