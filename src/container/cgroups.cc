@@ -145,8 +145,13 @@ void Cgroups::apply(const nlohmann::json& resources) const {
   }
 }
 
-void Cgroups::add_process(pid_t pid) const {
-  for (const auto& [key, d] : dirs_) write_cgroup_file(d, "cgroup.procs", std::to_string(pid));
+void Cgroups::join_self(bool skip_unified) const {
+  for (const auto& [key, d] : dirs_) {
+    if (key != "unified")
+      write_cgroup_file(d, "tasks", "0");
+    else if (!skip_unified)
+      write_cgroup_file(d, "cgroup.procs", "0");
+  }
 }
 
 bool Cgroups::frozen() const {

@@ -34,7 +34,13 @@ class Cgroups {
   static Cgroups create(const CgroupLayout& layout, const std::string& rel);
 
   void apply(const nlohmann::json& resources) const;  // throws on a value the kernel refuses
-  void add_process(pid_t pid) const;
+  // Moves the calling (single-threaded) process into every hierarchy by
+  // writing "0" to each v1 `tasks` file, which spares the kernel the global
+  // threadgroup lock (and the RCU grace period it waits for, ~5-15 ms here)
+  // that writing a pid to cgroup.procs takes. cgroup2 has no such path
+  // (cgroup.threads refuses cross-domain moves): its cgroup.procs is written
+  // unless `skip_unified` (the process was cloned into it, CLONE_INTO_CGROUP).
+  void join_self(bool skip_unified) const;
   void freeze(bool frozen) const;
   bool frozen() const;
   std::vector<pid_t> pids() const;

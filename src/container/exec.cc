@@ -77,7 +77,7 @@ int exec_container(const Runtime& rt, const std::string& id, const ExecOptions& 
   if (helper == 0) {
     rd.reset();
     try {
-      cg.add_process(::getpid());
+      cg.join_self(false);
       for (auto& ns : namespaces)
         if (::setns(ns.fd.get(), ns.type) != 0) throw errno_error(fmt::format("join namespace {:#x}", ns.type));
       pid_t child = ::fork();
