@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 
 #include "base/error.h"
 #include "container/cgroups.h"
@@ -129,7 +130,8 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   char real[PATH_MAX];
   if (!::realpath(o.bundle.c_str(), real)) throw errno_error(fmt::format("bundle {}", o.bundle));
   std::string bundle = real;
-  Config config = load_config(bundle);
+  std::optional<Config> loaded;
+  const Config& config = o.config ? *o.config : loaded.emplace(load_config(bundle));
   validate(config);
   if (config.process.terminal && o.console_socket.empty() && o.console_fd < 0)
     throw error("cannot allocate tty if insula-runc will detach without setting console socket");
