@@ -13,7 +13,7 @@ using namespace insula::container;
 
 struct Shared {
   std::string state_dir;
-  std::string image, name, id;
+  std::string image, name, id, creds;
   std::vector<std::string> args, env;
   bool detach = false, rm = false, force = false;
   int timeout = 10;
@@ -36,9 +36,11 @@ void add_image_commands(CLI::App& app, Context& ctx, std::shared_ptr<Shared> s) 
   auto* pull = img->add_subcommand("pull", "pull HOST[:PORT]/NAME[:TAG|@DIGEST] from a registry (digests verified)");
   pull->add_option("reference", s->image)->required();
   pull->add_flag("--plain-http", s->force, "HTTP instead of HTTPS (loopback registries use HTTP anyway)");
+  pull->add_option("--creds", s->creds, "USER:PASSWORD for a registry that asks for authentication (Basic or token)")
+      ->envname("INSULA_REGISTRY_CREDS");
   pull->callback([s] {
     auto c = s->open();
-    Image i = c.images().pull(s->image, s->force);
+    Image i = c.images().pull(s->image, s->force, s->creds);
     fmt::print("{} {}\n", i.name, i.id);
   });
   auto* ls = img->add_subcommand("ls", "list images");

@@ -78,22 +78,30 @@ t_lifecycle() {
   return 0
 }
 
-t_pull() {
+# start_registry [AUTH_YAML]: Debian's docker-registry on a free loopback port
+# (sets PORT), stopped on exit.
+start_registry() {
   command -v docker-registry >/dev/null || skip "needs docker-registry"
   command -v skopeo >/dev/null || skip "needs skopeo"
-  local port; port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
   cat > "$T/registry.yml" <<YML
 version: 0.1
 storage:
   filesystem:
     rootdirectory: $T/registry
 http:
-  addr: 127.0.0.1:$port
+  addr: 127.0.0.1:$PORT
+${1:-}
 YML
   docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 &
   REG=$!
   trap 'kill $REG 2>/dev/null; wait $REG 2>/dev/null; ct_cleanup; cleanup' EXIT
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/v2/" >/dev/null 2>&1 && break; sleep 0.1; done
+  for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/")" != 000 ] && break; sleep 0.1; done
+}
+
+t_pull() {
+  start_registry
+  local port=$PORT
   skopeo copy --quiet --dest-tls-verify=false "oci:$T/img/oci:test/oci:2" "docker://127.0.0.1:$port/test/img:oci" || fail "skopeo push (oci)"
   skopeo copy --quiet --dest-tls-verify=false "docker-archive:$T/img/docker.tar" "docker://127.0.0.1:$port/test/img:docker" || fail "skopeo push (docker)"
   expect_contains "$(ins image pull 127.0.0.1:$port/test/img:oci)" "127.0.0.1:$port/test/img:oci" "pull"
@@ -114,6 +122,28 @@ new" "pulled image runs with whiteouts applied"
   rm -rf "$T/store2"; printf 'x' >> "$blob"
   out=$(INSULA_STATE_DIR=$T/store2 ins image pull 127.0.0.1:$port/test/img:oci 2>&1) && fail "corrupt layer accepted"
   expect_contains "$out" "digest" "digest verification on pull"
+  return 0
+}
+
+# A registry that asks for HTTP Basic authentication (htpasswd, bcrypt at the
+# lowest cost: the registry checks it on every request).
+t_pull_auth() {
+  python3 -W ignore -c 'import crypt' 2>/dev/null || skip "needs python3 crypt (bcrypt)"
+  python3 -W ignore -c "import crypt; print('alice:' + crypt.crypt('s3cret', crypt.mksalt(crypt.METHOD_BLOWFISH, rounds=16)))" > "$T/htpasswd"
+  start_registry "auth:
+  htpasswd:
+    realm: insula-test
+    path: $T/htpasswd"
+  local ref=127.0.0.1:$PORT/test/img:oci out
+  skopeo copy --quiet --dest-tls-verify=false --dest-creds alice:s3cret "oci:$T/img/oci:test/oci:2" "docker://$ref" || fail "skopeo push"
+  out=$(ins image pull "$ref" 2>&1) && fail "pulled without credentials"
+  expect_contains "$out" "requires authentication" "no credentials message"
+  out=$(ins image pull --creds alice:wrong "$ref" 2>&1) && fail "pulled with a wrong password"
+  expect_contains "$out" "refused the credentials" "wrong credentials message"
+  expect_contains "$(ins image pull --creds alice:s3cret "$ref")" "$ref" "pull with --creds"
+  expect_eq "$(ins container run --rm "$ref" cat /etc/hello)" "hello from layer 2" "pulled image runs"
+  rm -rf "$T/store3"
+  INSULA_STATE_DIR=$T/store3 INSULA_REGISTRY_CREDS=alice:s3cret ins image pull "$ref" >/dev/null || fail "pull with INSULA_REGISTRY_CREDS"
   return 0
 }
 
