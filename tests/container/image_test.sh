@@ -11,7 +11,8 @@ ct_cleanup() {
   for d in "$T"/store/containers/*/; do [ -d "$d" ] && ins container rm -f "$(basename "$d")" >/dev/null 2>&1; done
   grep -o " $T[^ ]*" /proc/mounts | sort -r | while read -r m; do umount -l "$m"; done
 }
-trap 'ct_cleanup; cleanup' EXIT
+BG=()  # background services (registry, token service), stopped on exit
+trap 'for p in "${BG[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done; ct_cleanup; cleanup' EXIT
 python3 "$(dirname "$0")/make_images.py" "$BUSYBOX" "$T/img" > "$T/gzdigest" || fail "make test images"
 
 t_import() {
@@ -94,8 +95,7 @@ http:
 ${1:-}
 YML
   docker-registry serve "$T/registry.yml" > "$T/registry.log" 2>&1 &
-  REG=$!
-  trap 'kill $REG 2>/dev/null; wait $REG 2>/dev/null; ct_cleanup; cleanup' EXIT
+  BG+=($!)
   for _ in $(seq 100); do [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$PORT/v2/")" != 000 ] && break; sleep 0.1; done
 }
 
@@ -144,6 +144,34 @@ t_pull_auth() {
   expect_eq "$(ins container run --rm "$ref" cat /etc/hello)" "hello from layer 2" "pulled image runs"
   rm -rf "$T/store3"
   INSULA_STATE_DIR=$T/store3 INSULA_REGISTRY_CREDS=alice:s3cret ins image pull "$ref" >/dev/null || fail "pull with INSULA_REGISTRY_CREDS"
+  return 0
+}
+
+# A registry that wants Bearer tokens from a token service (the flow of public
+# registries): its realm is tests/container/token_server.py, which signs
+# tokens with a key whose certificate the registry trusts.
+t_pull_token() {
+  command -v openssl >/dev/null || skip "needs openssl"
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/token.key" -out "$T/token.crt" -days 2 -subj /CN=insula-token \
+    2>/dev/null || fail "make the token signing key"
+  python3 "$(dirname "$0")/token_server.py" "$T/token.port" "$T/token.key" insula-issuer alice:s3cret &
+  BG+=($!)
+  for _ in $(seq 100); do [ -s "$T/token.port" ] && break; sleep 0.1; done
+  [ -s "$T/token.port" ] || fail "token service did not start"
+  start_registry "auth:
+  token:
+    realm: http://127.0.0.1:$(cat "$T/token.port")/token
+    service: insula-registry
+    issuer: insula-issuer
+    rootcertbundle: $T/token.crt"
+  local ref=127.0.0.1:$PORT/test/img:oci out
+  skopeo copy --quiet --dest-tls-verify=false --dest-creds alice:s3cret "oci:$T/img/oci:test/oci:2" "docker://$ref" || fail "skopeo push"
+  out=$(ins image pull "$ref" 2>&1) && fail "pulled without credentials"
+  expect_contains "$out" "refused anonymous access" "no credentials message"
+  out=$(ins image pull --creds alice:wrong "$ref" 2>&1) && fail "pulled with a wrong password"
+  expect_contains "$out" "refused the credentials" "wrong credentials message"
+  expect_contains "$(ins image pull --creds alice:s3cret "$ref")" "$ref" "pull with a token"
+  expect_eq "$(ins container run --rm "$ref" cat /etc/hello)" "hello from layer 2" "pulled image runs"
   return 0
 }
 
