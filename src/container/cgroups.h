@@ -59,6 +59,21 @@ class Cgroups {
   std::map<std::string, std::string> dirs_;
 };
 
+// One device cgroup rule: type 'a' (all), 'c' or 'b'; major/minor -1 for any;
+// access a subset of "rwm".
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';
+  int64_t major = -1, minor = -1;
+  std::string access = "rwm";
+};
+// linux.resources.devices followed by what every container needs whatever the
+// config says (runc's default allow list); the last matching rule decides.
+std::vector<DeviceRule> device_rules(const nlohmann::json& devices);
+// cgroup2 has no devices files: an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE)
+// attached to the group decides instead (cgroups_v2_devices.cc).
+void attach_device_filter(const std::string& dir, const std::vector<DeviceRule>& rules);
+
 // Small file helpers shared by the cgroup code.
 void write_cgroup_file(const std::string& dir, const std::string& file, const std::string& value);
 std::string read_small_file(const std::string& path);

@@ -84,7 +84,7 @@ void Cgroups::apply_v2(const std::string& d, const json& r) const {
       if (k.find('/') != std::string::npos) throw error("config.json: linux.resources.unified key '{}' must be a file name", k);
       write_file(d, k, v.get<std::string>());
     }
-  // The devices allow-list needs an eBPF program on cgroup2; not implemented.
+  if (has(r, "devices")) attach_device_filter(d, device_rules(r["devices"]));
 }
 
 }  // namespace insula::container

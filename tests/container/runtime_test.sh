@@ -194,9 +194,10 @@ t_cgroup_v2_inner() {
   umount -R /sys/fs/cgroup && mount -t cgroup2 none /sys/fs/cgroup || fail "mount cgroup2 at /sys/fs/cgroup"
   grep -q ' - cgroup ' /proc/self/mountinfo && fail "v1 hierarchies still mounted"
   local id; new_id v2; id=$ID
-  local res='{"unified":{"cgroup.max.descendants":"3"}}'
-  [ -n "$hugetlb" ] && res='{"unified":{"cgroup.max.descendants":"3"},"hugepageLimits":[{"pageSize":"2MB","limit":4194304}]}'
-  cfg "$B" "c['linux']['resources']=json.loads('$res')"
+  # Devices: deny all, then /dev/fuse for reading only (an eBPF program on cgroup2).
+  local res='{"unified":{"cgroup.max.descendants":"3"},"devices":[{"allow":false,"access":"rwm"},{"allow":true,"type":"c","major":10,"minor":229,"access":"r"}]}'
+  cfg "$B" "c['linux']['resources']=json.loads('$res'); c['linux']['devices']=[{'path':'/dev/fuse','type':'c','major':10,'minor':229,'fileMode':0o666}]"
+  [ -n "$hugetlb" ] && cfg "$B" "c['linux']['resources']['hugepageLimits']=[{'pageSize':'2MB','limit':4194304}]"
   start_sleeper "$id"
   local d=/sys/fs/cgroup/insula/$id pid
   pid=$(runc state "$id" | python3 -c 'import json,sys; print(json.load(sys.stdin)["pid"])')
@@ -207,6 +208,10 @@ t_cgroup_v2_inner() {
   # Inside: a cgroup namespace rooted at the container's group, cgroup2 mounted.
   expect_eq "$(runc exec "$id" cat /proc/self/cgroup | grep '^0::')" "0::/" "exec joins the container's cgroup2 group"
   runc exec "$id" test -f /sys/fs/cgroup/cgroup.controllers || fail "cgroup2 not mounted in the container"
+  runc exec "$id" sh -c 'exec 3<>/dev/null' || fail "default device /dev/null refused"
+  runc exec "$id" sh -c 'exec 3</dev/fuse' || fail "/dev/fuse for reading refused (allowed 'r')"
+  local out; out=$(runc exec "$id" sh -c 'exec 3<>/dev/fuse' 2>&1) && fail "/dev/fuse opened for writing (allowed 'r' only)"
+  expect_contains "$out" "not permitted" "device filter refusal"
   runc pause "$id" || fail pause
   expect_eq "$(status_of "$id")" paused "after pause"
   expect_contains "$(cat "$d/cgroup.events")" "frozen 1" "cgroup.events after pause"
@@ -218,7 +223,7 @@ t_cgroup_v2_inner() {
   if ! grep -qw pids /sys/fs/cgroup/cgroup.controllers; then
     local id2; new_id v2pids; id2=$ID
     cfg "$B" "c['linux']['resources']={'pids':{'limit':10}}"
-    local out; out=$(runc run --detach --bundle "$B" "$id2" 2>&1) && fail "pids limit without the pids controller accepted"
+    out=$(runc run --detach --bundle "$B" "$id2" 2>&1) && fail "pids limit without the pids controller accepted"
     expect_contains "$out" "pids controller is not enabled" "missing controller message"
   fi
   return 0
