@@ -259,12 +259,16 @@ t_hooks() {
     expect_contains "$(cat "$T/$h" 2>/dev/null)" "\"id\":\"$id\"" "$h hook state on stdin"
   done
   [ -e "$B/rootfs/tmp/started" ] || fail "startContainer hook did not run in the container"
-  # createContainer runs in the container's mount namespace: it sees the
-  # container's mounts (the tmpfs on rootfs/dev), which the host does not.
+  # createContainer runs in the container's namespaces: it sees the
+  # container's mounts (the tmpfs on rootfs/dev), which the host does not,
+  # its hostname, network and pid namespaces.
   new_id hooks2; id=$ID
-  cfg "$B" "c['hooks']={'createContainer':[{'path':'/bin/sh','args':['sh','-c','grep -c \" $B/rootfs/dev \" /proc/self/mounts > $T/cc-mounts']}]}"
-  runc run --bundle "$B" "$id" || fail "run with a createContainer hook"
+  cfg "$B" "c['hostname']='ctr-host'; c['hooks']={'createContainer':[{'path':'/bin/sh','args':['sh','-c','grep -c \" $B/rootfs/dev \" /proc/self/mounts > $T/cc-mounts; hostname > $T/cc-host; { readlink /proc/self/ns/net; readlink /proc/self/ns/pid; } > $T/cc-ns']}]}"
+  args "$B" 'readlink /proc/self/ns/net; readlink /proc/self/ns/pid'
+  local ns; ns=$(runc run --bundle "$B" "$id") || fail "run with a createContainer hook"
   expect_eq "$(cat "$T/cc-mounts" 2>/dev/null)" 1 "createContainer hook in the container's mount namespace"
+  expect_eq "$(cat "$T/cc-host" 2>/dev/null)" ctr-host "createContainer hook in the container's uts namespace"
+  expect_eq "$(cat "$T/cc-ns" 2>/dev/null)" "$ns" "createContainer hook in the container's net and pid namespaces"
   expect_contains "$(cat "$T/prestart")" '"pid":' "state has the pid"
 }
 
