@@ -6,6 +6,7 @@
 
 #include <cctype>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -148,6 +149,44 @@ std::string base64(const std::string& in) {
   return out;
 }
 
+std::string base64_decode(const std::string& in) {
+  std::string out(3 * (in.size() / 4) + 3, '\0');
+  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()), reinterpret_cast<const unsigned char*>(in.data()),
+                          static_cast<int>(in.size()));
+  if (n < 0) return {};
+  out.resize(n);
+  // EVP_DecodeBlock keeps the bytes that '=' padding stands for as zeros.
+  for (size_t pad = in.size(); pad > 0 && in[pad - 1] == '='; --pad) out.pop_back();
+  return out;
+}
+
+// Credentials for `registry` from the auth file podman/skopeo/docker write:
+// $REGISTRY_AUTH_FILE, else $XDG_RUNTIME_DIR/containers/auth.json, else
+// ~/.docker/config.json ({"auths": {"HOST[:PORT]": {"auth": base64(user:password)}}}).
+std::string creds_from_auth_file(const std::string& registry) {
+  std::vector<std::string> files;
+  if (const char* f = ::getenv("REGISTRY_AUTH_FILE")) {
+    files.push_back(f);
+  } else {
+    if (const char* x = ::getenv("XDG_RUNTIME_DIR")) files.push_back(std::string(x) + "/containers/auth.json");
+    if (const char* h = ::getenv("HOME")) files.push_back(std::string(h) + "/.docker/config.json");
+  }
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    if (!in) continue;
+    json j = json::parse(in, nullptr, false);
+    if (!j.is_object() || !j.contains("auths") || !j["auths"].is_object()) continue;
+    for (const auto& key : {registry, "https://" + registry, "http://" + registry}) {
+      const json& a = j["auths"].contains(key) ? j["auths"][key] : json();
+      if (a.is_object() && a.contains("auth") && a["auth"].is_string()) {
+        std::string creds = base64_decode(a["auth"].get<std::string>());
+        if (creds.find(':') != std::string::npos) return creds;
+      }
+    }
+  }
+  return {};
+}
+
 std::string url_escape(const std::string& s) {
   Curl c;
   char* e = curl_easy_escape(c.h, s.data(), static_cast<int>(s.size()));
@@ -160,15 +199,16 @@ std::string url_escape(const std::string& s) {
 // the Authorization header for the pull ("" for an anonymous registry):
 // Basic with the credentials, or a Bearer token from the realm the challenge
 // names (the distribution spec's token flow), scoped to pulling `repository`.
-std::string authenticate(const std::string& root, const std::string& repository, const std::string& creds,
-                         const std::string& reference) {
+std::string authenticate(const std::string& root, const std::string& registry, const std::string& repository,
+                         std::string creds, const std::string& reference) {
   std::string body, hdr;
   long st = http_get(root + "/v2/", {}, &body, nullptr, &hdr);
   if (st != 401) return {};
+  if (creds.empty()) creds = creds_from_auth_file(registry);
   Challenge ch = parse_challenge(hdr);
   if (ch.scheme == "basic") {
     if (creds.empty())
-      throw error("pull {}: the registry requires authentication; pass --creds USER:PASSWORD", reference);
+      throw error("pull {}: the registry requires authentication; pass --creds USER:PASSWORD (or log in: auth file)", reference);
     return "Authorization: Basic " + base64(creds);
   }
   if (ch.scheme == "bearer" && !ch.params["realm"].empty()) {
@@ -206,7 +246,7 @@ Image ImageStore::pull(const std::string& reference, bool plain_http, const std:
   std::string base = fmt::format("{}/v2/{}", root, ref.repository);
   std::string tmpdir = root_ + "/tmp";
   std::vector<std::string> auth;
-  if (std::string a = authenticate(root, ref.repository, creds, reference); !a.empty()) auth.push_back(a);
+  if (std::string a = authenticate(root, ref.registry, ref.repository, creds, reference); !a.empty()) auth.push_back(a);
 
   auto get_manifest = [&](const std::string& what, const std::string& expected) {
     std::string body, hdr;

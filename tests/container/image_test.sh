@@ -144,6 +144,10 @@ t_pull_auth() {
   expect_eq "$(ins container run --rm "$ref" cat /etc/hello)" "hello from layer 2" "pulled image runs"
   rm -rf "$T/store3"
   INSULA_STATE_DIR=$T/store3 INSULA_REGISTRY_CREDS=alice:s3cret ins image pull "$ref" >/dev/null || fail "pull with INSULA_REGISTRY_CREDS"
+  # The auth file podman/skopeo write (skopeo login), found through REGISTRY_AUTH_FILE.
+  rm -rf "$T/store3"
+  REGISTRY_AUTH_FILE=$T/auth.json skopeo login --tls-verify=false -u alice -p s3cret "127.0.0.1:$PORT" >/dev/null || fail "skopeo login"
+  INSULA_STATE_DIR=$T/store3 REGISTRY_AUTH_FILE=$T/auth.json ins image pull "$ref" >/dev/null || fail "pull with the auth file"
   return 0
 }
 
