@@ -55,6 +55,9 @@ new" "workdir, env, whiteout and opaque dir through overlayfs"
   ins container run --rm test/img:1 sh -c 'echo x > /etc/written' || fail "write"
   local lower; lower=$(ls -d "$T"/store/images/layers/*/etc | head -1)
   for l in "$T"/store/images/layers/*; do [ -e "$l/etc/written" ] && fail "write reached a shared layer"; done
+  expect_contains "$(ins container run -t --rm test/img:1 tty </dev/null)" "/dev/pts/" "-t gives the process a terminal"
+  local out; out=$(ins container run -t -d test/img:1 tty 2>&1) && fail "-t -d accepted"
+  expect_contains "$out" "foreground" "-t -d message"
   expect_eq "$(ls "$T/store/containers" | wc -l)" 0 "--rm removed the container"
   return 0
 }
