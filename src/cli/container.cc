@@ -13,9 +13,9 @@ using namespace insula::container;
 
 struct Shared {
   std::string state_dir;
-  std::string image, name, id;
+  std::string image, name, id, creds;
   std::vector<std::string> args, env;
-  bool detach = false, rm = false, force = false;
+  bool detach = false, rm = false, force = false, tty = false;
   int timeout = 10;
   std::string path;
   Containers open() { return Containers(state_dir.empty() ? default_state_dir() : state_dir); }
@@ -36,9 +36,11 @@ void add_image_commands(CLI::App& app, Context& ctx, std::shared_ptr<Shared> s) 
   auto* pull = img->add_subcommand("pull", "pull HOST[:PORT]/NAME[:TAG|@DIGEST] from a registry (digests verified)");
   pull->add_option("reference", s->image)->required();
   pull->add_flag("--plain-http", s->force, "HTTP instead of HTTPS (loopback registries use HTTP anyway)");
+  pull->add_option("--creds", s->creds, "USER:PASSWORD for a registry that asks for authentication (Basic or token)")
+      ->envname("INSULA_REGISTRY_CREDS");
   pull->callback([s] {
     auto c = s->open();
-    Image i = c.images().pull(s->image, s->force);
+    Image i = c.images().pull(s->image, s->force, s->creds);
     fmt::print("{} {}\n", i.name, i.id);
   });
   auto* ls = img->add_subcommand("ls", "list images");
@@ -85,11 +87,12 @@ void add_container_commands(CLI::App& app, Context& ctx) {
   auto* run = ct->add_subcommand("run", "create and start a container");
   run->add_flag("-d,--detach", s->detach);
   run->add_flag("--rm", s->rm);
+  run->add_flag("-t,--tty", s->tty, "a pseudo-terminal for the process (foreground only)");
   add_create_opts(run);
   run->callback([s, &ctx] {
     auto c = s->open();
     std::string id;
-    ctx.exit_code = c.run({s->image, s->args, s->env, s->name, s->detach}, s->detach, s->rm, &id);
+    ctx.exit_code = c.run({s->image, s->args, s->env, s->name, s->detach, s->tty}, s->detach, s->rm, &id);
     if (s->detach) fmt::print("{}\n", id);
   });
   auto* start = ct->add_subcommand("start", "start a created container");

@@ -9,6 +9,8 @@
 
 #include <chrono>
 #include <fstream>
+#include <iterator>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -110,6 +112,33 @@ void make_dirs(const std::string& root, const std::string& rel, bool cpuset) {
   }
 }
 
+// cgroup2: a controller's files appear in a group only when its parent lists
+// the controller in cgroup.subtree_control, so enable, from the hierarchy's
+// root down to the container's parent, every controller the level offers (as
+// runc and crun do). One at a time: one the kernel refuses (a parent with
+// processes of its own refuses domain controllers) must not block the others;
+// a limit that needs it then fails with the file missing.
+void enable_v2_controllers(const std::string& root, const std::string& rel) {
+  std::string path = root;
+  std::istringstream ss(rel);
+  std::vector<std::string> parts;
+  for (std::string part; std::getline(ss, part, '/');)
+    if (!part.empty()) parts.push_back(part);
+  for (size_t i = 0; i < parts.size(); ++i) {
+    std::istringstream available(read_small_file(path + "/cgroup.controllers"));
+    std::istringstream enabled_text(read_small_file(path + "/cgroup.subtree_control"));
+    std::set<std::string> enabled{std::istream_iterator<std::string>(enabled_text), {}};
+    for (std::string c; available >> c;) {
+      if (enabled.count(c)) continue;
+      try {
+        write_cgroup_file(path, "cgroup.subtree_control", "+" + c);
+      } catch (const Error&) {
+      }
+    }
+    path += "/" + parts[i];
+  }
+}
+
 }  // namespace
 
 Cgroups Cgroups::create(const CgroupLayout& layout, const std::string& rel) {
@@ -121,6 +150,8 @@ Cgroups Cgroups::create(const CgroupLayout& layout, const std::string& rel) {
   }
   if (!layout.v2.empty()) {
     make_dirs(layout.v2, rel, false);
+    // On hybrid hosts the cgroup2 side carries no limits (only `unified` keys).
+    if (layout.pure_v2()) enable_v2_controllers(layout.v2, rel);
     dirs["unified"] = layout.v2 + rel;
   }
   return Cgroups(std::move(dirs));
@@ -145,8 +176,13 @@ void Cgroups::apply(const nlohmann::json& resources) const {
   }
 }
 
-void Cgroups::add_process(pid_t pid) const {
-  for (const auto& [key, d] : dirs_) write_cgroup_file(d, "cgroup.procs", std::to_string(pid));
+void Cgroups::join_self(bool skip_unified) const {
+  for (const auto& [key, d] : dirs_) {
+    if (key != "unified")
+      write_cgroup_file(d, "tasks", "0");
+    else if (!skip_unified)
+      write_cgroup_file(d, "cgroup.procs", "0");
+  }
 }
 
 bool Cgroups::frozen() const {
@@ -170,7 +206,13 @@ void Cgroups::freeze(bool on) const {
   }
   if (auto u = dir("unified"); !u.empty() && dirs_.size() == 1) {
     write_cgroup_file(u, "cgroup.freeze", on ? "1" : "0");
-    return;
+    // Freezing completes asynchronously: cgroup.events says when ("frozen 1").
+    std::string want = on ? "frozen 1" : "frozen 0";
+    for (int i = 0; i < 1000; ++i) {
+      if (read_small_file(u + "/cgroup.events").find(want) != std::string::npos) return;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    throw error("cgroup: {} did not become {} in time", u, on ? "frozen" : "thawed");
   }
   throw error("cgroup: no freezer available for this container; pause needs the freezer controller or cgroup2");
 }

@@ -34,7 +34,13 @@ class Cgroups {
   static Cgroups create(const CgroupLayout& layout, const std::string& rel);
 
   void apply(const nlohmann::json& resources) const;  // throws on a value the kernel refuses
-  void add_process(pid_t pid) const;
+  // Moves the calling (single-threaded) process into every hierarchy by
+  // writing "0" to each v1 `tasks` file, which spares the kernel the global
+  // threadgroup lock (and the RCU grace period it waits for, ~5-15 ms here)
+  // that writing a pid to cgroup.procs takes. cgroup2 has no such path
+  // (cgroup.threads refuses cross-domain moves): its cgroup.procs is written
+  // unless `skip_unified` (the process was cloned into it, CLONE_INTO_CGROUP).
+  void join_self(bool skip_unified) const;
   void freeze(bool frozen) const;
   bool frozen() const;
   std::vector<pid_t> pids() const;
@@ -52,6 +58,21 @@ class Cgroups {
 
   std::map<std::string, std::string> dirs_;
 };
+
+// One device cgroup rule: type 'a' (all), 'c' or 'b'; major/minor -1 for any;
+// access a subset of "rwm".
+struct DeviceRule {
+  bool allow = false;
+  char type = 'a';
+  int64_t major = -1, minor = -1;
+  std::string access = "rwm";
+};
+// linux.resources.devices followed by what every container needs whatever the
+// config says (runc's default allow list); the last matching rule decides.
+std::vector<DeviceRule> device_rules(const nlohmann::json& devices);
+// cgroup2 has no devices files: an eBPF program (BPF_PROG_TYPE_CGROUP_DEVICE)
+// attached to the group decides instead (cgroups_v2_devices.cc).
+void attach_device_filter(const std::string& dir, const std::vector<DeviceRule>& rules);
 
 // Small file helpers shared by the cgroup code.
 void write_cgroup_file(const std::string& dir, const std::string& file, const std::string& value);

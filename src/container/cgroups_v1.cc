@@ -29,13 +29,10 @@ void write_throttle(const std::string& dir, const json& blk, const char* key, co
     write_cgroup_file(dir, file, fmt::format("{}:{} {}", num(d["major"]), num(d["minor"]), num(d["rate"])));
 }
 
-std::string device_rule(const json& d) {
-  std::string type = d.value("type", std::string());
-  if (type.empty() || type == "all") return "a";
-  auto part = [&](const char* k) { return has(d, k) && d[k].get<int64_t>() >= 0 ? num(d[k]) : std::string("*"); };
-  std::string access = d.value("access", std::string());
-  if (type == "a") return "a";
-  return fmt::format("{} {}:{} {}", type, part("major"), part("minor"), access.empty() ? std::string("rwm") : access);
+std::string device_rule(const DeviceRule& r) {
+  if (r.type == 'a') return "a";
+  auto part = [](int64_t v) { return v >= 0 ? std::to_string(v) : std::string("*"); };
+  return fmt::format("{} {}:{} {}", r.type, part(r.major), part(r.minor), r.access);
 }
 
 }  // namespace
@@ -107,14 +104,8 @@ void Cgroups::apply_v1(const json& r) const {
   if (has(r, "devices")) {
     std::string d = dir("devices");
     if (!d.empty()) {
-      for (const auto& dev : r["devices"]) {
-        bool allow = dev.value("allow", false);
-        write_cgroup_file(d, allow ? "devices.allow" : "devices.deny", device_rule(dev));
-      }
-      // What every container needs whatever the config says (runc's default allow list).
-      for (const char* rule : {"c *:* m", "b *:* m", "c 1:3 rwm", "c 1:8 rwm", "c 1:7 rwm", "c 5:0 rwm", "c 1:5 rwm",
-                               "c 1:9 rwm", "c 5:1 rwm", "c 136:* rwm", "c 5:2 rwm", "c 10:200 rwm"})
-        write_cgroup_file(d, "devices.allow", rule);
+      for (const DeviceRule& rule : device_rules(r["devices"]))
+        write_cgroup_file(d, rule.allow ? "devices.allow" : "devices.deny", device_rule(rule));
     }
   }
 }

@@ -14,44 +14,57 @@ bool has(const json& o, const char* k) { return o.is_object() && o.contains(k) &
 
 std::string limit_str(int64_t v) { return v < 0 ? std::string("max") : std::to_string(v); }
 
+// A controller's files exist only where it is enabled: say which one is missing
+// rather than "no such file" (on hybrid hosts a controller bound to a v1
+// hierarchy is never available on cgroup2).
+void write_file(const std::string& d, const std::string& file, const std::string& value) {
+  if (file.find('.') != std::string::npos && ::access((d + "/" + file).c_str(), F_OK) != 0 && errno == ENOENT) {
+    std::string controllers = read_small_file(d + "/../cgroup.subtree_control");
+    while (!controllers.empty() && controllers.back() == '\n') controllers.pop_back();
+    throw error("cgroup2: cannot set {}: the {} controller is not enabled for {} (enabled: '{}'); it may be bound to a cgroup v1 hierarchy",
+                file, file.substr(0, file.find('.')), d, controllers);
+  }
+  write_cgroup_file(d, file, value);
+}
+
 }  // namespace
 
 void Cgroups::apply_v2(const std::string& d, const json& r) const {
   if (d.empty()) return;
   if (has(r, "memory")) {
     const json& m = r["memory"];
-    if (has(m, "limit")) write_cgroup_file(d, "memory.max", limit_str(m["limit"].get<int64_t>()));
-    if (has(m, "reservation")) write_cgroup_file(d, "memory.low", limit_str(m["reservation"].get<int64_t>()));
+    if (has(m, "limit")) write_file(d, "memory.max", limit_str(m["limit"].get<int64_t>()));
+    if (has(m, "reservation")) write_file(d, "memory.low", limit_str(m["reservation"].get<int64_t>()));
     if (has(m, "swap")) {
       // v1 semantics: swap is memory+swap; v2 wants swap alone.
       int64_t swap = m["swap"].get<int64_t>(), limit = has(m, "limit") ? m["limit"].get<int64_t>() : -1;
-      write_cgroup_file(d, "memory.swap.max", swap < 0 || limit < 0 ? "max" : std::to_string(std::max<int64_t>(0, swap - limit)));
+      write_file(d, "memory.swap.max", swap < 0 || limit < 0 ? "max" : std::to_string(std::max<int64_t>(0, swap - limit)));
     }
   }
   if (has(r, "cpu")) {
     const json& c = r["cpu"];
     if (has(c, "shares") && c["shares"].get<uint64_t>()) {
       uint64_t s = c["shares"].get<uint64_t>();
-      write_cgroup_file(d, "cpu.weight", std::to_string(1 + ((s - 2) * 9999) / 262142));
+      write_file(d, "cpu.weight", std::to_string(1 + ((s - 2) * 9999) / 262142));
     }
     if (has(c, "quota") || has(c, "period")) {
       int64_t q = has(c, "quota") ? c["quota"].get<int64_t>() : -1;
       uint64_t p = has(c, "period") && c["period"].get<uint64_t>() ? c["period"].get<uint64_t>() : 100000;
-      write_cgroup_file(d, "cpu.max", fmt::format("{} {}", q > 0 ? std::to_string(q) : "max", p));
+      write_file(d, "cpu.max", fmt::format("{} {}", q > 0 ? std::to_string(q) : "max", p));
     }
-    if (has(c, "cpus") && !c["cpus"].get<std::string>().empty()) write_cgroup_file(d, "cpuset.cpus", c["cpus"]);
-    if (has(c, "mems") && !c["mems"].get<std::string>().empty()) write_cgroup_file(d, "cpuset.mems", c["mems"]);
+    if (has(c, "cpus") && !c["cpus"].get<std::string>().empty()) write_file(d, "cpuset.cpus", c["cpus"]);
+    if (has(c, "mems") && !c["mems"].get<std::string>().empty()) write_file(d, "cpuset.mems", c["mems"]);
   }
   if (has(r, "pids") && has(r["pids"], "limit")) {
     int64_t l = r["pids"]["limit"].get<int64_t>();
-    write_cgroup_file(d, "pids.max", l > 0 ? std::to_string(l) : "max");
+    write_file(d, "pids.max", l > 0 ? std::to_string(l) : "max");
   }
   if (has(r, "blockIO")) {
     const json& b = r["blockIO"];
     if (has(b, "weight") && b["weight"].get<int64_t>()) {
       // blkio weight 10..1000 -> io weight 1..10000
       int64_t w = b["weight"].get<int64_t>();
-      write_cgroup_file(d, "io.weight", std::to_string(1 + (w - 10) * 9999 / 990));
+      write_file(d, "io.weight", std::to_string(1 + (w - 10) * 9999 / 990));
     }
     const std::pair<const char*, const char*> kThrottle[] = {{"throttleReadBpsDevice", "rbps"},
                                                              {"throttleWriteBpsDevice", "wbps"},
@@ -60,18 +73,18 @@ void Cgroups::apply_v2(const std::string& d, const json& r) const {
     for (const auto& [key, name] : kThrottle)
       if (has(b, key))
         for (const auto& t : b[key])
-          write_cgroup_file(d, "io.max", fmt::format("{}:{} {}={}", t["major"].get<int64_t>(), t["minor"].get<int64_t>(), name,
+          write_file(d, "io.max", fmt::format("{}:{} {}={}", t["major"].get<int64_t>(), t["minor"].get<int64_t>(), name,
                                                      t["rate"].get<uint64_t>()));
   }
   if (has(r, "hugepageLimits"))
     for (const auto& h : r["hugepageLimits"])
-      write_cgroup_file(d, fmt::format("hugetlb.{}.max", h["pageSize"].get<std::string>()), std::to_string(h["limit"].get<uint64_t>()));
+      write_file(d, fmt::format("hugetlb.{}.max", h["pageSize"].get<std::string>()), std::to_string(h["limit"].get<uint64_t>()));
   if (has(r, "unified"))
     for (const auto& [k, v] : r["unified"].items()) {
       if (k.find('/') != std::string::npos) throw error("config.json: linux.resources.unified key '{}' must be a file name", k);
-      write_cgroup_file(d, k, v.get<std::string>());
+      write_file(d, k, v.get<std::string>());
     }
-  // The devices allow-list needs an eBPF program on cgroup2; not implemented.
+  if (has(r, "devices")) attach_device_filter(d, device_rules(r["devices"]));
 }
 
 }  // namespace insula::container

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <optional>
 
 #include "base/error.h"
 #include "container/cgroups.h"
@@ -27,6 +28,9 @@
 
 #ifndef CLONE_NEWTIME
 #define CLONE_NEWTIME 0x00000080
+#endif
+#ifndef CLONE_INTO_CGROUP
+#define CLONE_INTO_CGROUP 0x200000000ULL
 #endif
 
 namespace insula::container {
@@ -65,6 +69,32 @@ void setup_time_namespace(const Config& c) {
   }
 }
 
+// clone3's argument block (linux/sched.h, v2 layout with the cgroup field).
+struct CloneArgs {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+
+// A fork-like clone into new namespaces. With a cgroup2 directory fd the child
+// is born in that cgroup (CLONE_INTO_CGROUP): no migration afterwards, so no
+// wait for the kernel's global threadgroup lock. *into_cgroup says whether
+// that happened (kernels before 5.7 lack it; the caller then migrates).
+long clone_process(unsigned long flags, int cgroup_fd, bool* into_cgroup) {
+  *into_cgroup = false;
+  if (cgroup_fd >= 0) {
+    CloneArgs args{};
+    args.flags = flags | CLONE_INTO_CGROUP;
+    args.exit_signal = SIGCHLD;
+    args.cgroup = static_cast<uint64_t>(cgroup_fd);
+    long pid = ::syscall(SYS_clone3, &args, sizeof args);
+    if (pid >= 0) {
+      *into_cgroup = true;
+      return pid;
+    }
+    if (errno != ENOSYS && errno != E2BIG && errno != EINVAL) return pid;
+  }
+  return ::syscall(SYS_clone, flags | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+}
+
 struct Cleanup {
   const Runtime& rt;
   std::string id;
@@ -100,7 +130,8 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   char real[PATH_MAX];
   if (!::realpath(o.bundle.c_str(), real)) throw errno_error(fmt::format("bundle {}", o.bundle));
   std::string bundle = real;
-  Config config = load_config(bundle);
+  std::optional<Config> loaded;
+  const Config& config = o.config ? *o.config : loaded.emplace(load_config(bundle));
   validate(config);
   if (config.process.terminal && o.console_socket.empty() && o.console_fd < 0)
     throw error("cannot allocate tty if insula-runc will detach without setting console socket");
@@ -146,9 +177,12 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) throw errno_error("socketpair");
   UniqueFd parent_end(sp[0]), child_end(sp[1]);
 
+  UniqueFd cgroup2_fd;
+  if (std::string u = cleanup.cgroups.dirs().count("unified") ? cleanup.cgroups.dirs().at("unified") : ""; !u.empty())
+    cgroup2_fd.reset(::open(u.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
   InitArgs args{&config, bundle, child_end.get(), fifo_fd.get(), console_fd, o.preserve_fds, o.no_pivot, cleanup.cgroups};
   // A fork-like clone: the child gets a copy of this address space and runs init.
-  long pid = ::syscall(SYS_clone, clone_flags(config) | SIGCHLD, nullptr, nullptr, nullptr, nullptr);
+  long pid = clone_process(clone_flags(config), cgroup2_fd ? cgroup2_fd.get() : -1, &args.in_cgroup2);
   if (pid < 0) throw errno_error("clone the container process");
   if (pid == 0) {
     parent_end.reset();
@@ -171,7 +205,7 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
 
   if (config.has_namespace("user") && config.find_namespace("user")->path.empty())
     write_id_mappings(rec.pid, config);
-  cleanup.cgroups.add_process(rec.pid);
+  // The child joins its cgroups itself (InitArgs::cgroups, see Cgroups::join_self).
   if (config.process.oom_score_adj) {
     std::ofstream out(fmt::format("/proc/{}/oom_score_adj", rec.pid));
     out << *config.process.oom_score_adj;

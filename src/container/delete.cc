@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <thread>
 
 #include "base/error.h"
@@ -39,7 +40,7 @@ void remove_tree(const std::string& path) {
   ::rmdir(path.c_str());
 }
 
-void delete_container(const Runtime& rt, const std::string& id, bool force) {
+void delete_container(const Runtime& rt, const std::string& id, bool force, const Config* config) {
   check_container_id(id);
   if (!record_exists(rt, id)) {
     // A half-created container (no state yet) is still removable with --force.
@@ -61,8 +62,9 @@ void delete_container(const Runtime& rt, const std::string& id, bool force) {
   }
   cg.destroy();
   try {
-    Config config = load_config(rec.bundle);
-    run_hooks(config.hooks.poststop, "poststop", state_json(rt, rec).dump());
+    std::optional<Config> loaded;
+    const Config& c = config ? *config : loaded.emplace(load_config(rec.bundle));
+    if (!c.hooks.poststop.empty()) run_hooks(c.hooks.poststop, "poststop", state_json(rt, rec).dump());
   } catch (const Error& e) {
     fmt::print(stderr, "insula-runc: warning: poststop: {}\n", e.what());
   }

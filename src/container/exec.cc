@@ -27,29 +27,6 @@
 namespace insula::container {
 namespace {
 
-struct NsFd {
-  int type;
-  UniqueFd fd;
-};
-
-// The namespaces of the container's init that differ from ours, user first and mount last.
-std::vector<NsFd> open_namespaces(pid_t pid) {
-  std::vector<NsFd> out;
-  const std::pair<const char*, int> kinds[] = {{"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS},
-                                               {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID},   {"cgroup", CLONE_NEWCGROUP},
-                                               {"time", 0x80},          {"mnt", CLONE_NEWNS}};
-  for (const auto& [name, type] : kinds) {
-    std::string theirs = fmt::format("/proc/{}/ns/{}", pid, name), ours = fmt::format("/proc/self/ns/{}", name);
-    struct stat a {}, b {};
-    if (::stat(theirs.c_str(), &a) != 0) continue;
-    if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
-    UniqueFd fd(::open(theirs.c_str(), O_RDONLY | O_CLOEXEC));
-    if (!fd) throw errno_error(fmt::format("open {}", theirs));
-    out.push_back({type, std::move(fd)});
-  }
-  return out;
-}
-
 void report(int fd, const std::string& msg) {
   (void)!::write(fd, msg.data(), msg.size());
 }
@@ -77,9 +54,8 @@ int exec_container(const Runtime& rt, const std::string& id, const ExecOptions& 
   if (helper == 0) {
     rd.reset();
     try {
-      cg.add_process(::getpid());
-      for (auto& ns : namespaces)
-        if (::setns(ns.fd.get(), ns.type) != 0) throw errno_error(fmt::format("join namespace {:#x}", ns.type));
+      cg.join_self(false);
+      enter_namespaces(namespaces);
       pid_t child = ::fork();
       if (child < 0) throw errno_error("fork");
       if (child == 0) {

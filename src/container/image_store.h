@@ -29,7 +29,8 @@ class ImageStore {
   // Pulls NAME[:TAG|@DIGEST] from an OCI/Docker v2 registry (registry.cc);
   // every blob is checked against its digest. HTTP for loopback registries or
   // with plain_http, HTTPS otherwise. Anonymous access only.
-  Image pull(const std::string& reference, bool plain_http = false);
+  // creds: "user:password" for registries that ask for Basic or Bearer (token) authentication.
+  Image pull(const std::string& reference, bool plain_http = false, const std::string& creds = "");
   std::vector<Image> list() const;
   Image get(const std::string& name) const;  // by name or id (prefix)
   void remove(const std::string& name);

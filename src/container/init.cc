@@ -60,6 +60,8 @@ void container_init(const InitArgs& a) {
     // Die with the runtime while it still owns us (it exits after create).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
     if (sync_recv(a.sync_fd, nullptr) != kSyncGo) ::_exit(1);
+    // Still the host's credentials and mounts here (a joined user namespace comes next).
+    a.cgroups.join_self(a.in_cgroup2);
     bool user_ns = c.has_namespace("user");
     if (user_ns) {
       if (::setresgid(0, 0, 0) != 0 || ::setresuid(0, 0, 0) != 0)

@@ -18,6 +18,7 @@ struct InitArgs {
   int preserve_fds = 0;
   bool no_pivot = false;
   Cgroups cgroups;
+  bool in_cgroup2 = false;  // cloned into the cgroup2 directory already
 };
 
 // Never returns: execs the process or _exits after reporting an error.

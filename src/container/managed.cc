@@ -135,7 +135,7 @@ std::string Containers::prepare(const ManagedCreate& o) {
     if (!has_path) env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
     env.insert(env.end(), o.env.begin(), o.env.end());
     json& p = spec["process"];
-    p["terminal"] = false;
+    p["terminal"] = o.terminal;
     p["args"] = args;
     p["env"] = env;
     p["cwd"] = ic.value("WorkingDir", std::string()).empty() ? "/" : ic["WorkingDir"].get<std::string>();
@@ -155,6 +155,8 @@ std::string Containers::prepare(const ManagedCreate& o) {
 }
 
 std::string Containers::create(const ManagedCreate& o) {
+  // The runtime proxies a terminal only while it runs in the foreground.
+  if (o.terminal) throw error("a terminal (-t) needs `insula container run` in the foreground (without -d)");
   std::string id = prepare(o);
   try {
     CreateOptions co;

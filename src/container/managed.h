@@ -18,6 +18,7 @@ struct ManagedCreate {
   std::vector<std::string> env;
   std::string name;
   bool log_to_file = true;        // stdout/stderr to <id>/log (detached containers)
+  bool terminal = false;          // a pseudo-terminal, proxied by a foreground `run`
 };
 
 struct ManagedInfo {

@@ -3,6 +3,7 @@
 
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/error.h"
@@ -75,6 +76,32 @@ void write_id_mappings(pid_t pid, const Config& c) {
   };
   write("uid_map", c.uid_mappings);
   write("gid_map", c.gid_mappings);
+}
+
+std::vector<NsFd> open_namespaces(pid_t pid) {
+  std::vector<NsFd> out;
+  const std::pair<const char*, int> kinds[] = {{"user", CLONE_NEWUSER}, {"ipc", CLONE_NEWIPC},   {"uts", CLONE_NEWUTS},
+                                               {"net", CLONE_NEWNET},   {"pid", CLONE_NEWPID},   {"cgroup", CLONE_NEWCGROUP},
+                                               {"time", CLONE_NEWTIME}, {"mnt", CLONE_NEWNS}};
+  for (const auto& [name, type] : kinds) {
+    std::string theirs = fmt::format("/proc/{}/ns/{}", pid, name), ours = fmt::format("/proc/self/ns/{}", name);
+    struct stat a {}, b {};
+    if (::stat(theirs.c_str(), &a) != 0) continue;
+    if (::stat(ours.c_str(), &b) == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev) continue;
+    UniqueFd fd(::open(theirs.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw errno_error(fmt::format("open {}", theirs));
+    out.push_back({type, std::move(fd)});
+  }
+  return out;
+}
+
+bool enter_namespaces(const std::vector<NsFd>& namespaces) {
+  bool children_only = false;
+  for (const auto& ns : namespaces) {
+    if (::setns(ns.fd.get(), ns.type) != 0) throw errno_error(fmt::format("join namespace {:#x}", ns.type));
+    children_only |= ns.type == CLONE_NEWPID || ns.type == CLONE_NEWTIME;
+  }
+  return children_only;
 }
 
 }  // namespace insula::container

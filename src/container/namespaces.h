@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "container/config.h"
 
 namespace insula::container {
@@ -23,5 +24,16 @@ unsigned long clone_flags(const Config& c);
 void join_namespace_paths(const Config& c, bool parent_side);
 
 void write_id_mappings(pid_t pid, const Config& c);
+
+// A namespace of another process, to enter with setns().
+struct NsFd {
+  int type;  // CLONE_NEW*
+  UniqueFd fd;
+};
+// The namespaces of `pid` that differ from ours, user first and mount last.
+std::vector<NsFd> open_namespaces(pid_t pid);
+// setns() into each, in order. Returns whether one of them (pid, time) only
+// applies to children: the caller must fork for the process to be fully inside.
+bool enter_namespaces(const std::vector<NsFd>& namespaces);
 
 }  // namespace insula::container

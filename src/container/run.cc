@@ -10,6 +10,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include <climits>
+#include <cstdlib>
+
 #include "base/error.h"
 #include "container/console.h"
 #include "container/runtime.h"
@@ -40,7 +43,12 @@ bool pump(int from, int to) {
 
 int run_container(const Runtime& rt, const std::string& id, const CreateOptions& opts, bool detach) {
   CreateOptions o = opts;
+  // Parsed once here for create, start and delete.
+  char real[PATH_MAX];
+  if (!::realpath(o.bundle.c_str(), real)) throw errno_error(fmt::format("bundle {}", o.bundle));
+  o.bundle = real;
   Config config = load_config(o.bundle);
+  o.config = &config;
   UniqueFd our_end, their_end;
   if (config.process.terminal && o.console_socket.empty() && !detach) {
     int sp[2];
@@ -59,9 +67,9 @@ int run_container(const Runtime& rt, const std::string& id, const CreateOptions&
   UniqueFd master;
   if (our_end) master = receive_fd(our_end.get());
   try {
-    start_container(rt, id);
+    start_container(rt, id, &config);
   } catch (...) {
-    delete_container(rt, id, true);
+    delete_container(rt, id, true, &config);
     throw;
   }
   if (detach) return 0;
@@ -107,7 +115,7 @@ int run_container(const Runtime& rt, const std::string& id, const CreateOptions&
   }
   if (raw) ::tcsetattr(0, TCSANOW, &saved);
   sigprocmask(SIG_SETMASK, &old, nullptr);
-  delete_container(rt, id, true);
+  delete_container(rt, id, true, &config);
   return exit_code(status);
 }
 

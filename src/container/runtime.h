@@ -24,16 +24,19 @@ struct CreateOptions {
   bool no_pivot = false;
   // For `run` with a terminal and no console socket: the runtime's own end.
   int console_fd = -1;
+  // For `run`: bundle/config.json already parsed (bundle is then absolute).
+  const Config* config = nullptr;
 };
 
 // Sets up the container and leaves its process blocked before exec until
 // start. Returns the container process's pid (a child of the caller).
 pid_t create_container(const Runtime& rt, const std::string& id, const CreateOptions& o);
-void start_container(const Runtime& rt, const std::string& id);
+// `config`: the bundle's config when the caller has it parsed already (`run`).
+void start_container(const Runtime& rt, const std::string& id, const Config* config = nullptr);
 // create + start; without detach waits and returns the exit status, then deletes.
 int run_container(const Runtime& rt, const std::string& id, const CreateOptions& o, bool detach);
 void kill_container(const Runtime& rt, const std::string& id, int signal, bool all);
-void delete_container(const Runtime& rt, const std::string& id, bool force);
+void delete_container(const Runtime& rt, const std::string& id, bool force, const Config* config = nullptr);
 void pause_container(const Runtime& rt, const std::string& id);
 void resume_container(const Runtime& rt, const std::string& id);
 std::vector<pid_t> container_pids(const Runtime& rt, const std::string& id);

@@ -2,13 +2,15 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "base/error.h"
 #include "container/hooks.h"
 #include "container/runtime.h"
 
 namespace insula::container {
 
-void start_container(const Runtime& rt, const std::string& id) {
+void start_container(const Runtime& rt, const std::string& id, const Config* config) {
   ContainerRecord rec = load_record(rt, id);
   Status s = container_status(rt, rec);
   if (s == Status::kStopped) throw error("cannot start a container that has stopped");
@@ -22,9 +24,10 @@ void start_container(const Runtime& rt, const std::string& id) {
   }
   if (::write(fd.get(), "0", 1) != 1) throw errno_error(fmt::format("write {}", fifo));
   ::unlink(fifo.c_str());
-  Config config = load_config(rec.bundle);
   try {
-    run_hooks(config.hooks.poststart, "poststart", state_json(rt, rec).dump());
+    std::optional<Config> loaded;
+    const Config& c = config ? *config : loaded.emplace(load_config(rec.bundle));
+    if (!c.hooks.poststart.empty()) run_hooks(c.hooks.poststart, "poststart", state_json(rt, rec).dump());
   } catch (const Error& e) {
     // The spec: a failing poststart hook is logged; the container keeps running.
     fmt::print(stderr, "insula-runc: warning: {}\n", e.what());
