@@ -223,6 +223,10 @@ Qcow2Image::L2Table& Qcow2Image::l2_for_write(uint64_t l1_index, uint64_t& l2_of
   }
   // A new table, or a private copy of one shared with a snapshot.
   auto t = old ? std::make_shared<L2Table>(*load_l2(old)) : std::make_shared<L2Table>(l2_entries_, 0);
+  // Every cluster of a shared table is shared too (the copy adds a reference
+  // path): whatever COPIED flags the old table carries, the copy has none.
+  if (old)
+    for (uint64_t& e : *t) e &= ~kCopied;
   uint64_t at = refcounts().allocate(1);
   file_end_ = std::max<uint64_t>(file_end_, at + cs_);
   write_l2_entries(at, *t, 0, l2_entries_);

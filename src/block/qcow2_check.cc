@@ -14,6 +14,10 @@ using namespace qcow2;
 
 CheckResult Qcow2Image::check(RepairMode repair) {
   std::unique_lock lk(lock_);
+  return check_locked(repair);
+}
+
+CheckResult Qcow2Image::check_locked(RepairMode repair) {
   CheckResult r;
   const uint64_t fsize = file_.size();
   const uint64_t ncl = (fsize + cs_ - 1) / cs_;

@@ -23,6 +23,11 @@ void add_img_resize(CLI::App& img, Context& ctx);
 void add_img_commit(CLI::App& img, Context& ctx);
 void add_img_rebase(CLI::App& img, Context& ctx);
 void add_img_snapshot(CLI::App& img, Context& ctx);
+void add_img_measure(CLI::App& img, Context& ctx);
+
+// qemu-img's snapshot table ("Snapshot list:" and one row per snapshot), as
+// `snapshot -l` and `info` print it.
+std::string snapshot_table(const std::vector<block::ImageInfo::Snap>& snaps);
 
 // qemu-img's progress line: "    (42.00/100%)" rewritten in place on stderr... 
 // qemu-img prints it on stdout; so do we, for scripts that parse both alike.

@@ -2,11 +2,10 @@
 // and `qemu-img compare`; images qemu-img writes read back byte-identical to
 // `qemu-img convert -O raw`.
 #include <cstring>
-#include <fstream>
 
 #include "block/image_ops.h"
 #include "block/qcow2.h"
-#include "test_util.h"
+#include "interop_util.h"
 
 namespace insula::block {
 namespace {
@@ -14,30 +13,10 @@ namespace {
 using test::run;
 using test::TempDir;
 
-#define REQUIRE_QEMU() \
-  if (!test::have_qemu_img()) GTEST_SKIP() << "qemu-img not installed"
-
-void write_file(const std::string& path, const std::vector<uint8_t>& d) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(d.data()), static_cast<std::streamsize>(d.size()));
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
-void expect_qemu_clean(const std::string& img) {
-  std::string out;
-  int rc = run("qemu-img check " + img, &out);
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("No errors were found"), std::string::npos) << out;
-}
-
-void expect_qemu_equal(const std::string& raw, const std::string& img) {
-  std::string out;
-  EXPECT_EQ(run(fmt::format("qemu-img compare -f raw {} {}", raw, img), &out), 0) << out;
-}
+using test::expect_qemu_clean;
+using test::expect_qemu_equal;
+using test::read_file;
+using test::write_file;
 
 // insula's own reading of img equals qemu-img's conversion of it to raw.
 void expect_insula_reads_like_qemu(const TempDir& dir, const std::string& img) {
@@ -293,7 +272,16 @@ TEST(Interop, SnapshotListLikeQemu) {
   ASSERT_EQ(run(fmt::format("{} img snapshot -l {}", INSULA_BIN, img), &out), 0) << out;
   ASSERT_EQ(run(fmt::format("qemu-img snapshot -l {}", img), &ref), 0);
   EXPECT_EQ(out, ref);
-  EXPECT_NE(run(fmt::format("{} img snapshot -c third {}", INSULA_BIN, img), &out), 0);
+  // info shows the same table, and the same JSON.
+  ASSERT_EQ(run(fmt::format("{} img info {}", INSULA_BIN, img), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img info {}", img), &ref), 0);
+  EXPECT_NE(out.find(ref.substr(ref.find("Snapshot list:"), ref.find("Format specific") - ref.find("Snapshot list:"))),
+            std::string::npos)
+      << out << "\n---\n" << ref;
+  ASSERT_EQ(run(fmt::format("{} img info --output json {}", INSULA_BIN, img), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img info --output json {}", img), &ref), 0);
+  EXPECT_EQ(out.substr(0, out.find("\"virtual-size\"")), ref.substr(0, ref.find("\"virtual-size\"")));
+  EXPECT_NE(run(fmt::format("{} img snapshot -l -c third {}", INSULA_BIN, img), &out), 0);
 }
 
 TEST(Interop, DirtyLazyRefcountImageRepairedOnOpen) {
