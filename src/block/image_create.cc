@@ -36,8 +36,11 @@ FormatOptions parse_format_options(const std::string& text) {
     } else if (k == "backing_file") o.backing_file = v;
     else if (k == "backing_fmt") o.backing_format = v;
     else if (k == "size") o.size = parse_size(v);
-    else if (k == "preallocation" && v == "off") continue;
-    else throw error("unsupported option '{}' (supported: cluster_size, compat, refcount_bits, lazy_refcounts, compression_type, backing_file, backing_fmt, size)", k);
+    else if (k == "preallocation") {
+      if (v != "off" && v != "metadata" && v != "falloc" && v != "full")
+        throw error("preallocation={} is invalid: use off, metadata, falloc or full", v);
+      o.preallocation = v;
+    } else throw error("unsupported option '{}' (supported: cluster_size, compat, refcount_bits, lazy_refcounts, compression_type, backing_file, backing_fmt, size, preallocation)", k);
   }
   return o;
 }
@@ -64,6 +67,9 @@ void create_image(const CreateRequest& req) {
       if (!size) size = dev->size();
     }
   }
+  if (req.options.preallocation.value_or("off") != "off")
+    throw error("preallocation={} is not supported by insula (only off); images grow as they are written",
+                *req.options.preallocation);
   if (!size) throw error("no size given for '{}' (e.g. `insula img create -f {} {} 10G`)", req.path, req.format, req.path);
   if (req.format == "raw") {
     if (req.options.cluster_size || req.options.version || req.options.refcount_bits)
