@@ -45,7 +45,7 @@ FormatOptions parse_format_options(const std::string& text) {
   return o;
 }
 
-void create_image(const CreateRequest& req) {
+CreatedImage create_image(const CreateRequest& req) {
   std::string backing = req.options.backing_file.value_or(req.backing_file);
   std::string backing_format = req.options.backing_format.value_or(req.backing_format);
   std::optional<uint64_t> size = req.size ? req.size : req.options.size;
@@ -75,7 +75,7 @@ void create_image(const CreateRequest& req) {
     if (req.options.cluster_size || req.options.version || req.options.refcount_bits)
       throw error("raw images take no format options");
     create_raw(req.path, *size);
-    return;
+    return {*size, "", ""};
   }
   if (req.format != "qcow2") throw error("unknown format '{}' (use raw or qcow2)", req.format);
   Qcow2CreateOptions q;
@@ -88,6 +88,7 @@ void create_image(const CreateRequest& req) {
   q.backing_file = backing;
   q.backing_format = backing_format;
   create_qcow2(req.path, q);
+  return {*size, backing, backing_format};
 }
 
 }  // namespace insula::block

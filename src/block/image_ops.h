@@ -37,7 +37,13 @@ struct CreateRequest {
   std::string backing_file, backing_format;
   bool unsafe = false;  // -u: do not open the backing file
 };
-void create_image(const CreateRequest& req);
+// What create_image() settled on: the size (from the backing file when not
+// given) and the backing format (detected when not given).
+struct CreatedImage {
+  uint64_t size = 0;
+  std::string backing_file, backing_format;
+};
+CreatedImage create_image(const CreateRequest& req);
 
 struct ImageInfo {
   std::string filename, format;

@@ -122,6 +122,10 @@ Qcow2Image::Mapping Qcow2Image::map(uint64_t offset, uint64_t max_length) {
     m.host = host + in_cluster;
     m.owned = (l1e & kCopied) && (e0 & kCopied);
   }
+  if (m.kind == Kind::kZero && (e0 & kOffsetMask)) {
+    // A zero cluster that keeps its allocation: map shows where (qemu-img).
+    m.host = (e0 & kOffsetMask) + in_cluster;
+  }
   if (m.kind == Kind::kCompressed) {
     m.length = std::min(limit, cs_ - in_cluster);
     return m;
@@ -137,6 +141,9 @@ Qcow2Image::Mapping Qcow2Image::map(uint64_t offset, uint64_t max_length) {
       if (((l1e & kCopied) && (e & kCopied)) != m.owned) break;
       if ((e & kOffsetMask) >= file_end_) break;
     }
+    if (m.kind == Kind::kZero && (e0 & kOffsetMask) ? (e & kOffsetMask) != (e0 & kOffsetMask) + (i - l2_index) * cs_
+                                                    : (m.kind == Kind::kZero && (e & kOffsetMask)))
+      break;
     len += cs_;
   }
   m.length = std::min(len, limit);
@@ -463,7 +470,10 @@ Extent Qcow2Image::block_status(uint64_t offset, uint64_t max_length) {
       e.file_offset = static_cast<int64_t>(m.host);
       break;
     case Kind::kCompressed: e.kind = Extent::Kind::kData; break;
-    case Kind::kZero: e.kind = Extent::Kind::kZero; break;
+    case Kind::kZero:
+      e.kind = Extent::Kind::kZero;
+      if (m.host) e.file_offset = static_cast<int64_t>(m.host);
+      break;
     case Kind::kUnallocated:
       e.kind = Extent::Kind::kUnallocated;
       if (backing_ && offset < backing_size_) {

@@ -9,6 +9,7 @@ namespace {
 
 nlohmann::ordered_json to_json(const block::ImageInfo& i) {
   nlohmann::ordered_json j;
+  if (!i.backing_format.empty()) j["backing-filename-format"] = i.backing_format;  // qemu-img's key order
   if (!i.snapshots.empty()) {
     // qemu-img's key order.
     auto snaps = nlohmann::ordered_json::array();
@@ -44,7 +45,6 @@ nlohmann::ordered_json to_json(const block::ImageInfo& i) {
   if (!i.backing_filename.empty()) {
     j["full-backing-filename"] = i.full_backing_filename;
     j["backing-filename"] = i.backing_filename;
-    if (!i.backing_format.empty()) j["backing-filename-format"] = i.backing_format;
   }
   j["dirty-flag"] = i.dirty;
   return j;

@@ -311,3 +311,70 @@ TEST(Interop, DirtyLazyRefcountImageRepairedOnOpen) {
 
 }  // namespace
 }  // namespace insula::block
+
+namespace insula::block {
+namespace {
+
+// Same stdout (and for check, stderr) as qemu-img for the same command.
+void expect_same_output(const std::string& args, bool with_stderr = false) {
+  std::string mine, ref;
+  std::string redirect = with_stderr ? "" : " 2>/dev/null";
+  int rc_ref = test::run(fmt::format("(qemu-img {}{})", args, redirect), &ref);
+  int rc_mine = test::run(fmt::format("({} img {}{})", INSULA_BIN, args, redirect), &mine);
+  EXPECT_EQ(rc_mine, rc_ref) << args;
+  EXPECT_EQ(mine, ref) << args;
+}
+
+TEST(Interop, OutputsLikeQemu) {
+  REQUIRE_QEMU();
+  TempDir dir;
+  std::string out;
+  const std::string d = dir.path();
+  for (const char* o : {"-f qcow2 {}/c1.qcow2 1M", "-f qcow2 -o compat=0.10,cluster_size=4k {}/c2.qcow2 1M",
+                        "-f qcow2 -o lazy_refcounts=on,compression_type=zstd,refcount_bits=8 {}/c3.qcow2 1M",
+                        "-f raw {}/c4.raw 1M", "-f qcow2 -o compat=1.1,preallocation=off {}/c5.qcow2 1M"}) {
+    std::string args = fmt::format(fmt::runtime(o), d);
+    std::string mine, ref;
+    ASSERT_EQ(test::run(fmt::format("qemu-img create {}", args), &ref), 0) << ref;
+    ASSERT_EQ(test::run(fmt::format("{} img create {}", INSULA_BIN, args), &mine), 0) << mine;
+    EXPECT_EQ(mine, ref);
+  }
+  // An overlay with an internal snapshot over a base; zero clusters, a
+  // compressed image, and one with leaks and a refcount error.
+  ASSERT_EQ(run(fmt::format("cd {} && qemu-img create -q -f qcow2 -o cluster_size=4k b.qcow2 8M && "
+                            "qemu-io -c 'write -P 1 0 100k' -c 'write -z -u 200k 64k' -c 'write -P 2 3M 10k' "
+                            "-c 'write -z 0 8k' b.qcow2 && qemu-img create -q -f qcow2 -b b.qcow2 -F qcow2 o.qcow2 && "
+                            "qemu-io -c 'write -P 3 2M 1M' o.qcow2 && qemu-img snapshot -c s o.qcow2 && "
+                            "qemu-io -c 'write -P 4 0 20k' o.qcow2 && qemu-img convert -c -O qcow2 b.qcow2 c.qcow2",
+                            d),
+                &out),
+            0)
+      << out;
+  for (const char* img : {"b.qcow2", "o.qcow2", "c.qcow2"}) {
+    std::string p = dir / img;
+    expect_same_output("check " + p, true);
+    expect_same_output("check --output json " + p, true);
+    expect_same_output("map " + p);
+    expect_same_output("map --output json " + p);
+    expect_same_output("info --backing-chain --output json " + p);
+  }
+  ASSERT_EQ(run(fmt::format("cp {} {} && truncate -s +192k {}", dir / "b.qcow2", dir / "l.qcow2", dir / "l.qcow2"), &out), 0);
+  {
+    // Leak two clusters past the data and over-count a used one.
+    ImageFile f = ImageFile::open(dir / "l.qcow2", false);
+    std::vector<uint8_t> head(104);
+    f.read(0, head);
+    uint8_t e[8];
+    f.read(qcow2::be64(&head[48]), e);
+    uint64_t rb = qcow2::be64(e), end = f.size() / 4096;
+    uint8_t one[2] = {0, 1}, two[2] = {0, 2};
+    f.write(rb + 2 * (end - 2), one);
+    f.write(rb + 2 * (end - 1), one);
+    f.write(rb + 2 * 6, two);
+  }
+  expect_same_output("check " + dir / "l.qcow2", true);
+  expect_same_output("check --output json " + dir / "l.qcow2", true);
+}
+
+}  // namespace
+}  // namespace insula::block
