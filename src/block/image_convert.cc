@@ -213,7 +213,7 @@ CompareResult compare_images(const std::string& a, const std::string& fa, const 
   uint64_t sa = da->size(), sb = db->size();
   if (strict && sa != sb) {
     r.identical = false;
-    r.reason = "Image size mismatch!";
+    r.reason = "Strict mode: Image size mismatch!";
     return r;
   }
   uint64_t common = std::min(sa, sb), total = std::max(sa, sb);
@@ -229,6 +229,12 @@ CompareResult compare_images(const std::string& a, const std::string& fa, const 
     if (pos < common) {
       // Skip ranges both sides know to read as zeros, without reading them.
       Extent ea = da->block_status(pos, n), eb = db->block_status(pos, n);
+      // Strict (-s): the allocation status must match too, as qemu-img's.
+      if (strict && (ea.kind != eb.kind || (ea.file_offset >= 0) != (eb.file_offset >= 0))) {
+        r.identical = false;
+        r.reason = fmt::format("Strict mode: Offset {} block status mismatch!", pos);
+        return r;
+      }
       if (ea.kind != Extent::Kind::kData && eb.kind != Extent::Kind::kData) {
         pos += std::max<uint64_t>(1, std::min(ea.length, eb.length));
         continue;

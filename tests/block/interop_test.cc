@@ -358,6 +358,9 @@ TEST(Interop, OutputsLikeQemu) {
     expect_same_output("map --output json " + p);
     expect_same_output("info --backing-chain --output json " + p);
   }
+  expect_same_output(fmt::format("compare {} {}", dir / "b.qcow2", dir / "c.qcow2"));
+  expect_same_output(fmt::format("compare -s {} {}", dir / "b.qcow2", dir / "c.qcow2"));
+  expect_same_output(fmt::format("compare -s {} {}", dir / "b.qcow2", dir / "o.qcow2"));
   ASSERT_EQ(run(fmt::format("cp {} {} && truncate -s +192k {}", dir / "b.qcow2", dir / "l.qcow2", dir / "l.qcow2"), &out), 0);
   {
     // Leak two clusters past the data and over-count a used one.
