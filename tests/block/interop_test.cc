@@ -1,6 +1,7 @@
 // Interoperability with qemu-img: images insula writes pass `qemu-img check`
 // and `qemu-img compare`; images qemu-img writes read back byte-identical to
 // `qemu-img convert -O raw`.
+#include <cctype>
 #include <cstring>
 
 #include "block/image_ops.h"
@@ -37,6 +38,7 @@ void expect_insula_reads_like_qemu(const TempDir& dir, const std::string& img) {
 struct WriteCase {
   const char* opts;
 };
+void PrintTo(const WriteCase& c, std::ostream* os) { *os << c.opts; }
 class InsulaWrites : public ::testing::TestWithParam<WriteCase> {};
 
 TEST_P(InsulaWrites, HeavyRandomWritesPassQemuCheck) {
@@ -74,7 +76,14 @@ INSTANTIATE_TEST_SUITE_P(Options, InsulaWrites,
                                            WriteCase{"cluster_size=512"}, WriteCase{"cluster_size=2M"},
                                            WriteCase{"cluster_size=4k,refcount_bits=1"},
                                            WriteCase{"cluster_size=4k,refcount_bits=64"},
-                                           WriteCase{"cluster_size=1k,refcount_bits=8"}));
+                                           WriteCase{"cluster_size=1k,refcount_bits=8"}),
+                         // Stable names for ctest (the default prints the struct's bytes).
+                         [](const ::testing::TestParamInfo<WriteCase>& info) {
+                           std::string n;
+                           for (const char* c = info.param.opts; *c; ++c)
+                             n += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+                           return n;
+                         });
 
 TEST(Interop, InsulaBackingChainAndCompressed) {
   REQUIRE_QEMU();
