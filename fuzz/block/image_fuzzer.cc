@@ -1,7 +1,8 @@
 // Fuzz target: treats the input as an image file, opens it (format
-// detected), walks its allocation map, reads bounded parts of it and runs the
-// qcow2 consistency check. Any crash, hang or runaway allocation is a bug;
-// Errors are the expected outcome for garbage.
+// detected), walks its allocation map, reads bounded parts of it, runs the
+// qcow2 consistency check, and lists, applies and deletes a snapshot. Any
+// crash, hang or runaway allocation is a bug; Errors are the expected outcome
+// for garbage.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -44,7 +45,24 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       }
       pos += e.length;
     }
-    if (auto* q = dynamic_cast<insula::block::Qcow2Image*>(dev.get())) q->check(insula::block::RepairMode::kNone);
+    if (auto* q = dynamic_cast<insula::block::Qcow2Image*>(dev.get())) {
+      q->check(insula::block::RepairMode::kNone);
+      // Snapshot tables: list them; then, on a writable open of the same
+      // (private) memfd, apply and delete the first one. Hostile tables must
+      // be refused, never acted on.
+      auto snaps = q->snapshots();
+      if (!snaps.empty()) {
+        dev.reset();
+        insula::block::OpenOptions w;
+        w.open_backing = false;
+        auto wdev = insula::block::open_image(path, w);
+        if (auto* wq = dynamic_cast<insula::block::Qcow2Image*>(wdev.get())) {
+          wq->apply_snapshot(snaps[0].id);
+          wq->delete_snapshot(snaps[0].id);
+          wq->check(insula::block::RepairMode::kNone);
+        }
+      }
+    }
   } catch (const insula::Error&) {
   }
   ::close(fd);

@@ -1,6 +1,7 @@
 // convert_image(): copies any format to any format, keeping the output
 // sparse (zero ranges are skipped, all-zero clusters detected), optionally
-// compressing qcow2 clusters.
+// compressing qcow2 clusters, optionally as an overlay of a backing file
+// (-B) holding only the clusters that differ from it.
 #include <cstring>
 #include <filesystem>
 
@@ -27,6 +28,99 @@ bool is_zero(std::span<const uint8_t> buf) {
   return true;
 }
 
+namespace {
+
+// Whether the source's backing file is `backing` (then what the source takes
+// from its backing chain needs no copy into an overlay of that same file).
+bool same_backing(BlockDevice& src, const std::string& source, const std::string& backing) {
+  auto* q = dynamic_cast<Qcow2Image*>(&src);
+  if (!q || !q->backing()) return false;
+  std::filesystem::path b(q->header().backing_file);
+  if (b.is_relative()) b = std::filesystem::path(source).parent_path() / b;
+  std::error_code ec;
+  return std::filesystem::equivalent(b, backing, ec);
+}
+
+// convert -B: dst is a fresh overlay, so reading it gives the backing file's
+// data. Per output cluster: skip it where the source reads the same, else
+// write it (zeros as zero clusters).
+void convert_onto_backing(BlockDevice& src, BlockDevice& dst, bool skip_inherited, bool compress,
+                          const Progress& progress) {
+  auto& qdst = dynamic_cast<Qcow2Image&>(dst);
+  const uint64_t size = src.size(), unit = qdst.cluster_size();
+  const uint64_t chunk = std::max<uint64_t>(unit, 4 << 20) / unit * unit;
+  std::vector<uint8_t> a(chunk), b(chunk);
+  std::vector<uint8_t> inherited, src_data, base_data;  // per unit of the window
+  for (uint64_t pos = 0; pos < size;) {
+    const uint64_t n = std::min(chunk, size - pos), units = (n + unit - 1) / unit;
+    // Classify the window's units from both allocation maps before reading.
+    inherited.assign(units, skip_inherited);
+    src_data.assign(units, 0);
+    base_data.assign(units, 0);
+    for (uint64_t p = pos; p < pos + n;) {
+      Extent e = src.block_status(p, pos + n - p);
+      uint64_t len = std::max<uint64_t>(1, e.length);
+      for (uint64_t u = (p - pos) / unit; u <= (p + len - 1 - pos) / unit && u < units; ++u) {
+        if (e.depth == 0) inherited[u] = 0;
+        if (e.kind == Extent::Kind::kData) src_data[u] = 1;
+      }
+      p += len;
+    }
+    for (uint64_t p = pos; p < pos + n;) {
+      Extent e = dst.block_status(p, pos + n - p);
+      uint64_t len = std::max<uint64_t>(1, e.length);
+      if (e.kind == Extent::Kind::kData)
+        for (uint64_t u = (p - pos) / unit; u <= (p + len - 1 - pos) / unit && u < units; ++u) base_data[u] = 1;
+      p += len;
+    }
+    bool any_src = false, any_base = false, work = false;
+    for (uint64_t u = 0; u < units; ++u) {
+      if (inherited[u]) continue;
+      any_src |= src_data[u] != 0;
+      any_base |= base_data[u] != 0;
+      work |= src_data[u] || base_data[u];
+    }
+    if (work) {
+      std::span<uint8_t> sa(a.data(), n), sb(b.data(), n);
+      if (any_src) src.read(pos, sa);
+      else std::memset(a.data(), 0, n);
+      if (any_base) dst.read(pos, sb);
+      else std::memset(b.data(), 0, n);
+      for (uint64_t u = 0; u < units;) {
+        uint64_t off = u * unit, m = std::min(unit, n - off);
+        if (inherited[u] || std::memcmp(&a[off], &b[off], m) == 0) {
+          ++u;
+          continue;
+        }
+        if (is_zero(sa.subspan(off, m))) {
+          dst.write_zeroes(pos + off, m, false);
+          ++u;
+          continue;
+        }
+        if (compress) {
+          qdst.write_compressed(pos + off, sa.subspan(off, m));
+          ++u;
+          continue;
+        }
+        // A run of differing, non-zero units becomes one write.
+        uint64_t v = u + 1;
+        while (v < units) {
+          uint64_t o2 = v * unit, m2 = std::min(unit, n - o2);
+          if (inherited[v] || std::memcmp(&a[o2], &b[o2], m2) == 0 || is_zero(sa.subspan(o2, m2))) break;
+          ++v;
+        }
+        uint64_t end = std::min(n, v * unit);
+        dst.write(pos + off, sa.subspan(off, end - off));
+        u = v;
+      }
+    }
+    pos += n;
+    if (progress) progress(static_cast<double>(pos) / static_cast<double>(size));
+  }
+}
+
+}  // namespace
+
 void convert_image(const ConvertRequest& req, const Progress& progress) {
   OpenOptions so;
   so.read_only = true;
@@ -34,17 +128,30 @@ void convert_image(const ConvertRequest& req, const Progress& progress) {
   auto src = open_image(req.source, so);
   const uint64_t size = src->size();
   if (req.compress && req.dest_format != "qcow2") throw error("-c (compression) needs -O qcow2");
+  const std::string backing = req.options.backing_file.value_or(req.backing_file);
+  if (!backing.empty() && req.dest_format != "qcow2") throw error("-B (a backing file) needs -O qcow2");
 
   CreateRequest cr;
   cr.path = req.dest;
   cr.format = req.dest_format;
   cr.size = size;
   cr.options = req.options;
+  cr.backing_file = req.backing_file;
+  cr.backing_format = req.backing_format;
   create_image(cr);
   OpenOptions dopt;
   dopt.format = req.dest_format;
   auto dst = open_image(req.dest, dopt);
   auto* qdst = dynamic_cast<Qcow2Image*>(dst.get());
+
+  if (!backing.empty()) {
+    std::filesystem::path b(backing);
+    if (b.is_relative()) b = std::filesystem::path(req.dest).parent_path() / b;
+    convert_onto_backing(*src, *dst, same_backing(*src, req.source, b.string()), req.compress, progress);
+    if (req.flush) dst->flush();
+    if (progress) progress(1.0);
+    return;
+  }
 
   // Work in units of the output cluster, so zero detection matches what can
   // stay unallocated.
@@ -106,7 +213,7 @@ CompareResult compare_images(const std::string& a, const std::string& fa, const 
   uint64_t sa = da->size(), sb = db->size();
   if (strict && sa != sb) {
     r.identical = false;
-    r.reason = "Image size mismatch!";
+    r.reason = "Strict mode: Image size mismatch!";
     return r;
   }
   uint64_t common = std::min(sa, sb), total = std::max(sa, sb);
@@ -122,6 +229,12 @@ CompareResult compare_images(const std::string& a, const std::string& fa, const 
     if (pos < common) {
       // Skip ranges both sides know to read as zeros, without reading them.
       Extent ea = da->block_status(pos, n), eb = db->block_status(pos, n);
+      // Strict (-s): the allocation status must match too, as qemu-img's.
+      if (strict && (ea.kind != eb.kind || (ea.file_offset >= 0) != (eb.file_offset >= 0))) {
+        r.identical = false;
+        r.reason = fmt::format("Strict mode: Offset {} block status mismatch!", pos);
+        return r;
+      }
       if (ea.kind != Extent::Kind::kData && eb.kind != Extent::Kind::kData) {
         pos += std::max<uint64_t>(1, std::min(ea.length, eb.length));
         continue;

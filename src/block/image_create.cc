@@ -36,13 +36,16 @@ FormatOptions parse_format_options(const std::string& text) {
     } else if (k == "backing_file") o.backing_file = v;
     else if (k == "backing_fmt") o.backing_format = v;
     else if (k == "size") o.size = parse_size(v);
-    else if (k == "preallocation" && v == "off") continue;
-    else throw error("unsupported option '{}' (supported: cluster_size, compat, refcount_bits, lazy_refcounts, compression_type, backing_file, backing_fmt, size)", k);
+    else if (k == "preallocation") {
+      if (v != "off" && v != "metadata" && v != "falloc" && v != "full")
+        throw error("preallocation={} is invalid: use off, metadata, falloc or full", v);
+      o.preallocation = v;
+    } else throw error("unsupported option '{}' (supported: cluster_size, compat, refcount_bits, lazy_refcounts, compression_type, backing_file, backing_fmt, size, preallocation)", k);
   }
   return o;
 }
 
-void create_image(const CreateRequest& req) {
+CreatedImage create_image(const CreateRequest& req) {
   std::string backing = req.options.backing_file.value_or(req.backing_file);
   std::string backing_format = req.options.backing_format.value_or(req.backing_format);
   std::optional<uint64_t> size = req.size ? req.size : req.options.size;
@@ -64,12 +67,15 @@ void create_image(const CreateRequest& req) {
       if (!size) size = dev->size();
     }
   }
+  if (req.options.preallocation.value_or("off") != "off")
+    throw error("preallocation={} is not supported by insula (only off); images grow as they are written",
+                *req.options.preallocation);
   if (!size) throw error("no size given for '{}' (e.g. `insula img create -f {} {} 10G`)", req.path, req.format, req.path);
   if (req.format == "raw") {
     if (req.options.cluster_size || req.options.version || req.options.refcount_bits)
       throw error("raw images take no format options");
     create_raw(req.path, *size);
-    return;
+    return {*size, "", ""};
   }
   if (req.format != "qcow2") throw error("unknown format '{}' (use raw or qcow2)", req.format);
   Qcow2CreateOptions q;
@@ -82,6 +88,7 @@ void create_image(const CreateRequest& req) {
   q.backing_file = backing;
   q.backing_format = backing_format;
   create_qcow2(req.path, q);
+  return {*size, backing, backing_format};
 }
 
 }  // namespace insula::block

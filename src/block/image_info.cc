@@ -5,7 +5,6 @@
 
 #include "base/error.h"
 #include "block/image_ops.h"
-#include "block/qcow2_snapshot.h"
 
 namespace insula::block {
 
@@ -35,12 +34,8 @@ ImageInfo info_of(const std::string& path, BlockDevice& dev) {
     i.compression_type = h.compression_type == qcow2::kCompressionZstd ? "zstd" : "zlib";
     i.lazy_refcounts = (h.compatible_features & qcow2::kCompatLazyRefcounts) != 0;
     i.refcount_bits = 1U << h.refcount_order;
-    if (h.nb_snapshots) {
-      ImageFile f = ImageFile::open(path, true);
-      uint64_t bytes = 0;
-      for (const auto& s : qcow2::read_snapshots(f, h, bytes))
-        i.snapshots.push_back({s.id, s.name, s.vm_state_size, s.date_sec, s.date_nsec, s.vm_clock_nsec, s.icount});
-    }
+    for (const auto& s : q->snapshots())
+      i.snapshots.push_back({s.id, s.name, s.vm_state_size, s.date_sec, s.date_nsec, s.vm_clock_nsec, s.icount});
   }
   return i;
 }

@@ -25,6 +25,7 @@ struct FormatOptions {
   std::optional<std::string> compression_type;  // zlib | zstd
   std::optional<std::string> backing_file, backing_format;
   std::optional<uint64_t> size;
+  std::optional<std::string> preallocation;  // off | metadata | falloc | full (create takes only off)
 };
 FormatOptions parse_format_options(const std::string& text);
 
@@ -36,7 +37,13 @@ struct CreateRequest {
   std::string backing_file, backing_format;
   bool unsafe = false;  // -u: do not open the backing file
 };
-void create_image(const CreateRequest& req);
+// What create_image() settled on: the size (from the backing file when not
+// given) and the backing format (detected when not given).
+struct CreatedImage {
+  uint64_t size = 0;
+  std::string backing_file, backing_format;
+};
+CreatedImage create_image(const CreateRequest& req);
 
 struct ImageInfo {
   std::string filename, format;
@@ -69,6 +76,9 @@ struct ConvertRequest {
   // flushed unless asked (-t writeback/none): a crashed convert is redone.
   bool flush = false;
   FormatOptions options;
+  // -B/-F: the output is an overlay of this file (qcow2 only); only the
+  // clusters where the source reads differently from it are written.
+  std::string backing_file, backing_format;
 };
 void convert_image(const ConvertRequest& req, const Progress& progress);
 
@@ -102,5 +112,25 @@ namespace insula::block {
 // first copies into it what would otherwise read differently.
 void rebase_image(const std::string& path, const std::string& format, const std::string& backing,
                   const std::string& backing_format, bool unsafe, const Progress& progress);
+
+}  // namespace insula::block
+
+namespace insula::block {
+
+// qemu-img measure: the file size a new image needs, for a given virtual
+// size or to hold a copy of an existing image. Same formulas as qemu-img, so
+// the numbers are equal for the same inputs.
+struct MeasureRequest {
+  std::string source, source_format;  // source empty: measure for `size`
+  std::optional<uint64_t> size;
+  std::string dest_format = "raw";
+  FormatOptions options;
+};
+struct MeasureResult {
+  uint64_t required = 0;         // for the data in use (or none, with size)
+  uint64_t fully_allocated = 0;  // if every cluster were written
+  std::optional<uint64_t> bitmaps;  // qcow2 v3 output from a qcow2 v3 source
+};
+MeasureResult measure_image(const MeasureRequest& req);
 
 }  // namespace insula::block

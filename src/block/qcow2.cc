@@ -122,6 +122,10 @@ Qcow2Image::Mapping Qcow2Image::map(uint64_t offset, uint64_t max_length) {
     m.host = host + in_cluster;
     m.owned = (l1e & kCopied) && (e0 & kCopied);
   }
+  if (m.kind == Kind::kZero && (e0 & kOffsetMask)) {
+    // A zero cluster that keeps its allocation: map shows where (qemu-img).
+    m.host = (e0 & kOffsetMask) + in_cluster;
+  }
   if (m.kind == Kind::kCompressed) {
     m.length = std::min(limit, cs_ - in_cluster);
     return m;
@@ -137,6 +141,9 @@ Qcow2Image::Mapping Qcow2Image::map(uint64_t offset, uint64_t max_length) {
       if (((l1e & kCopied) && (e & kCopied)) != m.owned) break;
       if ((e & kOffsetMask) >= file_end_) break;
     }
+    if (m.kind == Kind::kZero && (e0 & kOffsetMask) ? (e & kOffsetMask) != (e0 & kOffsetMask) + (i - l2_index) * cs_
+                                                    : (m.kind == Kind::kZero && (e & kOffsetMask)))
+      break;
     len += cs_;
   }
   m.length = std::min(len, limit);
@@ -223,6 +230,10 @@ Qcow2Image::L2Table& Qcow2Image::l2_for_write(uint64_t l1_index, uint64_t& l2_of
   }
   // A new table, or a private copy of one shared with a snapshot.
   auto t = old ? std::make_shared<L2Table>(*load_l2(old)) : std::make_shared<L2Table>(l2_entries_, 0);
+  // Every cluster of a shared table is shared too (the copy adds a reference
+  // path): whatever COPIED flags the old table carries, the copy has none.
+  if (old)
+    for (uint64_t& e : *t) e &= ~kCopied;
   uint64_t at = refcounts().allocate(1);
   file_end_ = std::max<uint64_t>(file_end_, at + cs_);
   write_l2_entries(at, *t, 0, l2_entries_);
@@ -459,7 +470,10 @@ Extent Qcow2Image::block_status(uint64_t offset, uint64_t max_length) {
       e.file_offset = static_cast<int64_t>(m.host);
       break;
     case Kind::kCompressed: e.kind = Extent::Kind::kData; break;
-    case Kind::kZero: e.kind = Extent::Kind::kZero; break;
+    case Kind::kZero:
+      e.kind = Extent::Kind::kZero;
+      if (m.host) e.file_offset = static_cast<int64_t>(m.host);
+      break;
     case Kind::kUnallocated:
       e.kind = Extent::Kind::kUnallocated;
       if (backing_ && offset < backing_size_) {

@@ -20,6 +20,7 @@
 #include "block/file.h"
 #include "block/qcow2_format.h"
 #include "block/qcow2_refcount.h"
+#include "block/qcow2_snapshot.h"
 
 namespace insula::block {
 
@@ -79,6 +80,17 @@ class Qcow2Image final : public BlockDevice {
   // Recounts every reference and compares with the refcounts (qemu-img check).
   CheckResult check(RepairMode repair);
 
+  // Internal snapshots (qemu-img snapshot -l/-c/-a/-d), refcounts kept exact.
+  // The changing ones first run check() and refuse an image with metadata
+  // errors, so hostile tables are never acted on; their write order leaves
+  // at worst leaked clusters after a crash.
+  std::vector<qcow2::Snapshot> snapshots();
+  // Takes a snapshot of the current disk named `name`; returns its new ID.
+  std::string create_snapshot(const std::string& name);
+  // Reverts the disk (contents and size) to the snapshot with this ID or name.
+  void apply_snapshot(const std::string& id_or_name);
+  void delete_snapshot(const std::string& id_or_name);
+
  private:
   enum class Kind { kUnallocated, kZero, kData, kCompressed };
   struct Mapping {
@@ -108,6 +120,15 @@ class Qcow2Image final : public BlockDevice {
   qcow2::Refcounts& refcounts();
   void compressed_range(uint64_t entry, uint64_t& host, uint64_t& length) const;
   [[noreturn]] void corrupt(const std::string& what) const;
+  CheckResult check_locked(RepairMode repair);  // exclusive lock
+  // Snapshot helpers (qcow2_snapshot_ops.cc), exclusive lock held.
+  void require_consistent(const std::string& action);
+  std::vector<uint64_t> read_l1(uint64_t offset, uint32_t entries);
+  void write_l1(uint64_t offset, const std::vector<uint64_t>& l1, uint64_t clusters);
+  bool update_refcounts_via(std::vector<uint64_t>& l1, int delta);
+  void check_room_for_reference(const std::vector<uint64_t>& l1, const std::string& action);
+  void write_snapshot_table(const std::vector<qcow2::Snapshot>& list, uint64_t old_bytes);
+  void drop_l2_cache();
 
   ImageFile file_;
   qcow2::Header h_;

@@ -14,6 +14,10 @@ using namespace qcow2;
 
 CheckResult Qcow2Image::check(RepairMode repair) {
   std::unique_lock lk(lock_);
+  return check_locked(repair);
+}
+
+CheckResult Qcow2Image::check_locked(RepairMode repair) {
   CheckResult r;
   const uint64_t fsize = file_.size();
   const uint64_t ncl = (fsize + cs_ - 1) / cs_;
@@ -39,9 +43,9 @@ CheckResult Qcow2Image::check(RepairMode repair) {
   for (uint64_t e : rc.table())
     if (e) add(e, cs_, "refcount block");
 
-  uint64_t prev_host = 0;
   auto walk = [&](const std::vector<uint64_t>& l1, bool active) {
     for (size_t i = 0; i < l1.size(); ++i) {
+      uint64_t next_contiguous = 0;  // per L2 table, as qemu-img counts fragmentation
       uint64_t l2 = l1[i] & kOffsetMask;
       if (!l2) continue;
       if ((l1[i] & kL1Reserved) || (l2 & (cs_ - 1))) {
@@ -58,16 +62,15 @@ CheckResult Qcow2Image::check(RepairMode repair) {
           uint64_t host, length;
           compressed_range(e, host, length);
           if (add(host, length, "compressed cluster") && active) {
+            // Compressed clusters count as fragmented by nature (qemu-img).
             ++r.compressed_clusters;
             ++r.allocated_clusters;
+            ++r.fragmented_clusters;
           }
           continue;
         }
         uint64_t host = e & kOffsetMask;
-        if (!host) {
-          if (active && h_.version >= 3 && (e & kZeroFlag)) ++r.allocated_clusters;
-          continue;
-        }
+        if (!host) continue;  // unallocated or a plain zero cluster
         if ((e & kL2Reserved) || (host & (cs_ - 1))) {
           ++r.corruptions;
           r.messages.push_back(fmt::format("ERROR invalid L2 entry {:#x}", e));
@@ -75,8 +78,8 @@ CheckResult Qcow2Image::check(RepairMode repair) {
         }
         if (add(host, cs_, "data cluster") && active) {
           ++r.allocated_clusters;
-          if (prev_host && host != prev_host + cs_) ++r.fragmented_clusters;
-          prev_host = host;
+          if (next_contiguous && host != next_contiguous) ++r.fragmented_clusters;
+          next_contiguous = host + cs_;
         }
       }
     }
@@ -97,17 +100,15 @@ CheckResult Qcow2Image::check(RepairMode repair) {
   }
   walk(l1_, true);
 
-  // Compare with the stored refcounts, everywhere a block exists.
+  // Compare with the stored refcounts of the clusters in the file (as
+  // qemu-img: refcounts past its end count for nothing).
   uint64_t per_block = rc.entries_per_block();
-  uint64_t covered = rc.table().size() * per_block;
   bool writable = !read_only_;
-  for (uint64_t c = 0; c < std::max(ncl, covered); ++c) {
-    if (c >= ncl && !(c / per_block < rc.table().size() && rc.table()[c / per_block])) {
-      c = (c / per_block + 1) * per_block - 1;
-      continue;
-    }
+  uint64_t highest = 0;  // one past the last cluster in use or counted
+  for (uint64_t c = 0; c < ncl; ++c) {
     uint64_t stored = rc.get(c);
-    uint64_t want = c < ncl ? ref[c] : 0;
+    uint64_t want = ref[c];
+    if (stored || want) highest = c + 1;
     if (stored == want) continue;
     if (stored > want) {
       ++r.leaks;
@@ -169,9 +170,7 @@ CheckResult Qcow2Image::check(RepairMode repair) {
     }
   }
 
-  uint64_t last = ncl;
-  while (last > 0 && ref[last - 1] == 0) --last;
-  r.image_end_offset = last * cs_;
+  r.image_end_offset = highest * cs_;
   r.total_clusters = (h_.size + cs_ - 1) / cs_;
   if (writable && (r.leaks_fixed || r.corruptions_fixed)) file_.sync();
   return r;

@@ -78,6 +78,11 @@ void Qcow2Image::set_backing(const std::string& name, const std::string& format)
   check_writable();
   std::unique_lock lk(lock_);
   qcow2::Header h = h_;
+  if (refcounts_) {
+    // The refcount table may have moved since open (it grows as the image does).
+    h.refcount_table_offset = refcounts_->table_offset();
+    h.refcount_table_clusters = static_cast<uint32_t>(refcounts_->table_clusters());
+  }
   h.backing_file = name;
   h.backing_format = name.empty() ? std::string() : format;
   std::vector<uint8_t> raw = qcow2::serialize_header(h);  // throws if it would not fit

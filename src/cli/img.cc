@@ -17,6 +17,7 @@ void add_img_commands(CLI::App& app, Context& ctx) {
   add_img_commit(*img, ctx);
   add_img_rebase(*img, ctx);
   add_img_snapshot(*img, ctx);
+  add_img_measure(*img, ctx);
 }
 
 }  // namespace insula::cli

@@ -42,23 +42,24 @@ void add_img_check(CLI::App& img, Context& ctx) {
       r.leaks_fixed = lf;
       r.corruptions_fixed = cf;
     }
+    for (const auto& m : r.messages) fmt::print(stderr, "{}\n", m);  // stderr in both modes, as qemu-img
     if (a->output == "json") {
+      // qemu-img's keys, order, and omission of counts that are zero.
       nlohmann::ordered_json j;
       j["image-end-offset"] = r.image_end_offset;
-      j["total-clusters"] = r.total_clusters;
+      if (r.compressed_clusters) j["compressed-clusters"] = r.compressed_clusters;
+      if (r.total_clusters) j["total-clusters"] = r.total_clusters;
+      if (r.corruptions) j["corruptions"] = r.corruptions;
+      if (r.corruptions_fixed) j["corruptions-fixed"] = r.corruptions_fixed;
       j["check-errors"] = r.check_errors;
       if (r.leaks) j["leaks"] = r.leaks;
-      if (r.corruptions) j["corruptions"] = r.corruptions;
       if (r.leaks_fixed) j["leaks-fixed"] = r.leaks_fixed;
-      if (r.corruptions_fixed) j["corruptions-fixed"] = r.corruptions_fixed;
-      j["allocated-clusters"] = r.allocated_clusters;
+      if (r.allocated_clusters) j["allocated-clusters"] = r.allocated_clusters;
       j["filename"] = a->file;
       j["format"] = "qcow2";
-      j["fragmented-clusters"] = r.fragmented_clusters;
-      j["compressed-clusters"] = r.compressed_clusters;
+      if (r.fragmented_clusters) j["fragmented-clusters"] = r.fragmented_clusters;
       fmt::print("{}\n", j.dump(4));
     } else {
-      for (const auto& m : r.messages) fmt::print(stderr, "{}\n", m);
       if (r.corruptions)
         fmt::print("\n{} errors were found on the image.\nData may be corrupted, or further writes to the image may corrupt it.\n",
                    r.corruptions);
@@ -69,8 +70,10 @@ void add_img_check(CLI::App& img, Context& ctx) {
       auto pct = [&](uint64_t n) { return r.total_clusters ? 100.0 * static_cast<double>(n) / static_cast<double>(r.total_clusters) : 0.0; };
       double frag = r.allocated_clusters ? 100.0 * static_cast<double>(r.fragmented_clusters) / static_cast<double>(r.allocated_clusters) : 0.0;
       double comp = r.allocated_clusters ? 100.0 * static_cast<double>(r.compressed_clusters) / static_cast<double>(r.allocated_clusters) : 0.0;
-      fmt::print("{}/{} = {:.2f}% allocated, {:.2f}% fragmented, {:.2f}% compressed clusters\nImage end offset: {}\n",
-                 r.allocated_clusters, r.total_clusters, pct(r.allocated_clusters), frag, comp, r.image_end_offset);
+      if (r.total_clusters && r.allocated_clusters)
+        fmt::print("{}/{} = {:.2f}% allocated, {:.2f}% fragmented, {:.2f}% compressed clusters\n", r.allocated_clusters,
+                   r.total_clusters, pct(r.allocated_clusters), frag, comp);
+      fmt::print("Image end offset: {}\n", r.image_end_offset);
     }
     ctx.exit_code = r.check_errors ? 1 : r.corruptions ? 2 : r.leaks ? 3 : 0;
   });

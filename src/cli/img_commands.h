@@ -23,13 +23,21 @@ void add_img_resize(CLI::App& img, Context& ctx);
 void add_img_commit(CLI::App& img, Context& ctx);
 void add_img_rebase(CLI::App& img, Context& ctx);
 void add_img_snapshot(CLI::App& img, Context& ctx);
+void add_img_measure(CLI::App& img, Context& ctx);
 
-// qemu-img's progress line: "    (42.00/100%)" rewritten in place on stderr... 
-// qemu-img prints it on stdout; so do we, for scripts that parse both alike.
+// qemu-img's snapshot table ("Snapshot list:" and one row per snapshot), as
+// `snapshot -l` and `info` print it.
+std::string snapshot_table(const std::vector<block::ImageInfo::Snap>& snaps);
+
+// qemu-img's progress line: "    (42.00/100%)" rewritten in place on stdout
+// (where qemu-img prints it, for scripts that parse both alike).
 inline block::Progress progress_printer(bool enabled) {
   if (!enabled) return {};
-  return [last = -1](double f) mutable {
+  std::printf("    (0.00/100%%)\r");  // qemu-img starts at 0 and moves in steps of 1% or more
+  std::fflush(stdout);
+  return [last = 0](double f) mutable {
     int pct = static_cast<int>(f * 10000);
+    if (pct - last < 100 && f < 1.0) return;
     if (pct == last) return;
     last = pct;
     std::printf("    (%.2f/100%%)\r", pct / 100.0);

@@ -1,4 +1,4 @@
-// `insula img convert [-f fmt] [-O fmt] [-c] [-p] [-o opts] src dst`
+// `insula img convert [-f fmt] [-O fmt] [-B backing [-F fmt]] [-c] [-p] [-t cache] [-o opts] src dst`
 #include "cli/img_commands.h"
 
 namespace insula::cli {
@@ -13,6 +13,9 @@ void add_img_convert(CLI::App& img, Context&) {
   c->add_flag("-c", r->compress, "compress the output clusters (qcow2)");
   c->add_flag("-p", *progress, "show progress");
   c->add_option("-o", *opts, "output format options (as for create)");
+  c->add_option("-B", r->backing_file,
+                "make the output an overlay of this backing file, holding only the clusters that differ from it");
+  c->add_option("-F", r->backing_format, "format of the -B backing file (detected when absent)");
   auto cache = std::make_shared<std::string>("unsafe");
   c->add_option("-t", *cache, "output cache mode: unsafe (default, no flush), writeback or none (flush at the end)")
       ->check(CLI::IsMember({"unsafe", "writeback", "writethrough", "none", "directsync"}));

@@ -27,11 +27,24 @@ void add_img_create(CLI::App& img, Context&) {
     r.backing_file = a->backing;
     r.backing_format = a->backing_format;
     r.unsafe = a->unsafe;
-    block::create_image(r);
-    std::string extra;
-    if (!a->backing.empty()) extra = fmt::format(" backing_file={} backing_fmt={}", a->backing, a->backing_format);
-    fmt::print("Formatting '{}', fmt={}{}{}\n", a->file, a->format,
-               r.size ? fmt::format(" size={}", *r.size) : std::string(), extra);
+    block::CreatedImage made = block::create_image(r);
+    // qemu-img's summary line: the options in its order and spelling.
+    const block::FormatOptions& o = r.options;
+    std::string line = fmt::format("Formatting '{}', fmt={}", a->file, a->format);
+    if (a->format == "qcow2") {
+      line += fmt::format(" cluster_size={} extended_l2=off", o.cluster_size.value_or(65536));
+      if (o.preallocation) line += fmt::format(" preallocation={}", *o.preallocation);
+      line += fmt::format(" compression_type={} size={}", o.compression_type.value_or("zlib"), made.size);
+      if (o.version) line += fmt::format(" compat={}", *o.version == 2 ? "0.10" : "1.1");
+      if (!made.backing_file.empty()) line += fmt::format(" backing_file={}", made.backing_file);
+      if (!made.backing_format.empty()) line += fmt::format(" backing_fmt={}", made.backing_format);
+      line += fmt::format(" lazy_refcounts={} refcount_bits={}", o.lazy_refcounts.value_or(false) ? "on" : "off",
+                          o.refcount_bits.value_or(16));
+    } else {
+      line += fmt::format(" size={}", made.size);
+      if (o.preallocation) line += fmt::format(" preallocation={}", *o.preallocation);
+    }
+    fmt::print("{}\n", line);
   });
 }
 

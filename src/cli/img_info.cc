@@ -9,19 +9,29 @@ namespace {
 
 nlohmann::ordered_json to_json(const block::ImageInfo& i) {
   nlohmann::ordered_json j;
+  if (!i.backing_format.empty()) j["backing-filename-format"] = i.backing_format;  // qemu-img's key order
+  if (!i.snapshots.empty()) {
+    // qemu-img's key order.
+    auto snaps = nlohmann::ordered_json::array();
+    for (const auto& s : i.snapshots) {
+      nlohmann::ordered_json o;
+      if (s.icount != UINT64_MAX) o["icount"] = s.icount;
+      o["vm-clock-nsec"] = s.vm_clock_nsec % 1000000000;
+      o["name"] = s.name;
+      o["date-sec"] = s.date_sec;
+      o["date-nsec"] = s.date_nsec;
+      o["vm-clock-sec"] = s.vm_clock_nsec / 1000000000;
+      o["id"] = s.id;
+      o["vm-state-size"] = s.vm_state_size;
+      snaps.push_back(o);
+    }
+    j["snapshots"] = snaps;
+  }
   j["virtual-size"] = i.virtual_size;
   j["filename"] = i.filename;
   if (i.cluster_size) j["cluster-size"] = i.cluster_size;
   j["format"] = i.format;
   j["actual-size"] = i.actual_size;
-  if (!i.snapshots.empty()) {
-    auto snaps = nlohmann::ordered_json::array();
-    for (const auto& s : i.snapshots)
-      snaps.push_back({{"id", s.id}, {"name", s.name}, {"vm-state-size", s.vm_state_size}, {"date-sec", s.date_sec},
-                       {"date-nsec", s.date_nsec}, {"vm-clock-sec", s.vm_clock_nsec / 1000000000},
-                       {"vm-clock-nsec", s.vm_clock_nsec % 1000000000}});
-    j["snapshots"] = snaps;
-  }
   if (i.format == "qcow2") {
     j["format-specific"] = {{"type", "qcow2"},
                             {"data",
@@ -35,7 +45,6 @@ nlohmann::ordered_json to_json(const block::ImageInfo& i) {
   if (!i.backing_filename.empty()) {
     j["full-backing-filename"] = i.full_backing_filename;
     j["backing-filename"] = i.backing_filename;
-    if (!i.backing_format.empty()) j["backing-filename-format"] = i.backing_format;
   }
   j["dirty-flag"] = i.dirty;
   return j;
@@ -51,10 +60,7 @@ void print_human(const block::ImageInfo& i) {
     fmt::print("\n");
     if (!i.backing_format.empty()) fmt::print("backing file format: {}\n", i.backing_format);
   }
-  if (!i.snapshots.empty()) {
-    fmt::print("Snapshot list:\nID        TAG               VM SIZE                DATE     VM CLOCK     ICOUNT\n");
-    for (const auto& s : i.snapshots) fmt::print("{:<9} {:<17} {:>7}\n", s.id, s.name, format_size(s.vm_state_size));
-  }
+  if (!i.snapshots.empty()) fmt::print("{}", snapshot_table(i.snapshots));
   if (i.format == "qcow2") {
     fmt::print("Format specific information:\n    compat: {}\n    compression type: {}\n    lazy refcounts: {}\n"
                "    refcount bits: {}\n    corrupt: {}\n    extended l2: false\n",

@@ -1,5 +1,6 @@
 // `insula img map [-f fmt] [--output human|json] file`: where each range of
 // the virtual disk lives (this image, a backing file, zeros).
+#include "base/error.h"
 #include "cli/img_commands.h"
 
 namespace insula::cli {
@@ -57,9 +58,20 @@ void add_img_map(CLI::App& img, Context&) {
       fmt::print("]\n");
       return;
     }
+    // Each range names the file of the chain that holds it, as qemu-img.
+    std::vector<std::string> files;
+    for (const auto& i : block::image_info(a->file, a->format, true)) files.push_back(i.filename);
+    auto hex = [](uint64_t v) { return v ? fmt::format("{:#x}", v) : std::string("0"); };  // C's %#x
     fmt::print("{:<16}{:<16}{:<16}{}\n", "Offset", "Length", "Mapped to", "File");
-    for (const Row& r : rows)
-      if (r.data && r.offset >= 0) fmt::print("{:<#16x}{:<#16x}{:<#16x}{}\n", r.start, r.length, r.offset, a->file);
+    for (const Row& r : rows) {
+      if (r.data && r.offset < 0) {
+        std::fflush(stdout);
+        throw error("File contains external, encrypted or compressed clusters.");  // qemu-img stops here too
+      }
+      if (r.data)
+        fmt::print("{:<16}{:<16}{:<16}{}\n", hex(r.start), hex(r.length), hex(static_cast<uint64_t>(r.offset)),
+                   static_cast<size_t>(r.depth) < files.size() ? files[static_cast<size_t>(r.depth)] : a->file);
+    }
   });
 }
 

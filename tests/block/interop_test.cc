@@ -1,12 +1,12 @@
 // Interoperability with qemu-img: images insula writes pass `qemu-img check`
 // and `qemu-img compare`; images qemu-img writes read back byte-identical to
 // `qemu-img convert -O raw`.
+#include <cctype>
 #include <cstring>
-#include <fstream>
 
 #include "block/image_ops.h"
 #include "block/qcow2.h"
-#include "test_util.h"
+#include "interop_util.h"
 
 namespace insula::block {
 namespace {
@@ -14,30 +14,10 @@ namespace {
 using test::run;
 using test::TempDir;
 
-#define REQUIRE_QEMU() \
-  if (!test::have_qemu_img()) GTEST_SKIP() << "qemu-img not installed"
-
-void write_file(const std::string& path, const std::vector<uint8_t>& d) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(d.data()), static_cast<std::streamsize>(d.size()));
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
-void expect_qemu_clean(const std::string& img) {
-  std::string out;
-  int rc = run("qemu-img check " + img, &out);
-  EXPECT_EQ(rc, 0) << out;
-  EXPECT_NE(out.find("No errors were found"), std::string::npos) << out;
-}
-
-void expect_qemu_equal(const std::string& raw, const std::string& img) {
-  std::string out;
-  EXPECT_EQ(run(fmt::format("qemu-img compare -f raw {} {}", raw, img), &out), 0) << out;
-}
+using test::expect_qemu_clean;
+using test::expect_qemu_equal;
+using test::read_file;
+using test::write_file;
 
 // insula's own reading of img equals qemu-img's conversion of it to raw.
 void expect_insula_reads_like_qemu(const TempDir& dir, const std::string& img) {
@@ -58,6 +38,7 @@ void expect_insula_reads_like_qemu(const TempDir& dir, const std::string& img) {
 struct WriteCase {
   const char* opts;
 };
+void PrintTo(const WriteCase& c, std::ostream* os) { *os << c.opts; }
 class InsulaWrites : public ::testing::TestWithParam<WriteCase> {};
 
 TEST_P(InsulaWrites, HeavyRandomWritesPassQemuCheck) {
@@ -95,7 +76,14 @@ INSTANTIATE_TEST_SUITE_P(Options, InsulaWrites,
                                            WriteCase{"cluster_size=512"}, WriteCase{"cluster_size=2M"},
                                            WriteCase{"cluster_size=4k,refcount_bits=1"},
                                            WriteCase{"cluster_size=4k,refcount_bits=64"},
-                                           WriteCase{"cluster_size=1k,refcount_bits=8"}));
+                                           WriteCase{"cluster_size=1k,refcount_bits=8"}),
+                         // Stable names for ctest (the default prints the struct's bytes).
+                         [](const ::testing::TestParamInfo<WriteCase>& info) {
+                           std::string n;
+                           for (const char* c = info.param.opts; *c; ++c)
+                             n += std::isalnum(static_cast<unsigned char>(*c)) ? *c : '_';
+                           return n;
+                         });
 
 TEST(Interop, InsulaBackingChainAndCompressed) {
   REQUIRE_QEMU();
@@ -293,7 +281,16 @@ TEST(Interop, SnapshotListLikeQemu) {
   ASSERT_EQ(run(fmt::format("{} img snapshot -l {}", INSULA_BIN, img), &out), 0) << out;
   ASSERT_EQ(run(fmt::format("qemu-img snapshot -l {}", img), &ref), 0);
   EXPECT_EQ(out, ref);
-  EXPECT_NE(run(fmt::format("{} img snapshot -c third {}", INSULA_BIN, img), &out), 0);
+  // info shows the same table, and the same JSON.
+  ASSERT_EQ(run(fmt::format("{} img info {}", INSULA_BIN, img), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img info {}", img), &ref), 0);
+  EXPECT_NE(out.find(ref.substr(ref.find("Snapshot list:"), ref.find("Format specific") - ref.find("Snapshot list:"))),
+            std::string::npos)
+      << out << "\n---\n" << ref;
+  ASSERT_EQ(run(fmt::format("{} img info --output json {}", INSULA_BIN, img), &out), 0) << out;
+  ASSERT_EQ(run(fmt::format("qemu-img info --output json {}", img), &ref), 0);
+  EXPECT_EQ(out.substr(0, out.find("\"virtual-size\"")), ref.substr(0, ref.find("\"virtual-size\"")));
+  EXPECT_NE(run(fmt::format("{} img snapshot -l -c third {}", INSULA_BIN, img), &out), 0);
 }
 
 TEST(Interop, DirtyLazyRefcountImageRepairedOnOpen) {
@@ -319,6 +316,76 @@ TEST(Interop, DirtyLazyRefcountImageRepairedOnOpen) {
   expect_qemu_equal(dir / "ref.raw", img);
   ASSERT_EQ(run(fmt::format("qemu-img info --output json {}", img), &out), 0);
   EXPECT_NE(out.find("\"dirty-flag\": false"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace insula::block
+
+namespace insula::block {
+namespace {
+
+// Same stdout (and for check, stderr) as qemu-img for the same command.
+void expect_same_output(const std::string& args, bool with_stderr = false) {
+  std::string mine, ref;
+  std::string redirect = with_stderr ? "" : " 2>/dev/null";
+  int rc_ref = test::run(fmt::format("(qemu-img {}{})", args, redirect), &ref);
+  int rc_mine = test::run(fmt::format("({} img {}{})", INSULA_BIN, args, redirect), &mine);
+  EXPECT_EQ(rc_mine, rc_ref) << args;
+  EXPECT_EQ(mine, ref) << args;
+}
+
+TEST(Interop, OutputsLikeQemu) {
+  REQUIRE_QEMU();
+  TempDir dir;
+  std::string out;
+  const std::string d = dir.path();
+  for (const char* o : {"-f qcow2 {}/c1.qcow2 1M", "-f qcow2 -o compat=0.10,cluster_size=4k {}/c2.qcow2 1M",
+                        "-f qcow2 -o lazy_refcounts=on,compression_type=zstd,refcount_bits=8 {}/c3.qcow2 1M",
+                        "-f raw {}/c4.raw 1M", "-f qcow2 -o compat=1.1,preallocation=off {}/c5.qcow2 1M"}) {
+    std::string args = fmt::format(fmt::runtime(o), d);
+    std::string mine, ref;
+    ASSERT_EQ(test::run(fmt::format("qemu-img create {}", args), &ref), 0) << ref;
+    ASSERT_EQ(test::run(fmt::format("{} img create {}", INSULA_BIN, args), &mine), 0) << mine;
+    EXPECT_EQ(mine, ref);
+  }
+  // An overlay with an internal snapshot over a base; zero clusters, a
+  // compressed image, and one with leaks and a refcount error.
+  ASSERT_EQ(run(fmt::format("cd {} && qemu-img create -q -f qcow2 -o cluster_size=4k b.qcow2 8M && "
+                            "qemu-io -c 'write -P 1 0 100k' -c 'write -z -u 200k 64k' -c 'write -P 2 3M 10k' "
+                            "-c 'write -z 0 8k' b.qcow2 && qemu-img create -q -f qcow2 -b b.qcow2 -F qcow2 o.qcow2 && "
+                            "qemu-io -c 'write -P 3 2M 1M' o.qcow2 && qemu-img snapshot -c s o.qcow2 && "
+                            "qemu-io -c 'write -P 4 0 20k' o.qcow2 && qemu-img convert -c -O qcow2 b.qcow2 c.qcow2",
+                            d),
+                &out),
+            0)
+      << out;
+  for (const char* img : {"b.qcow2", "o.qcow2", "c.qcow2"}) {
+    std::string p = dir / img;
+    expect_same_output("check " + p, true);
+    expect_same_output("check --output json " + p, true);
+    expect_same_output("map " + p);
+    expect_same_output("map --output json " + p);
+    expect_same_output("info --backing-chain --output json " + p);
+  }
+  expect_same_output(fmt::format("compare {} {}", dir / "b.qcow2", dir / "c.qcow2"));
+  expect_same_output(fmt::format("compare -s {} {}", dir / "b.qcow2", dir / "c.qcow2"));
+  expect_same_output(fmt::format("compare -s {} {}", dir / "b.qcow2", dir / "o.qcow2"));
+  ASSERT_EQ(run(fmt::format("cp {} {} && truncate -s +192k {}", dir / "b.qcow2", dir / "l.qcow2", dir / "l.qcow2"), &out), 0);
+  {
+    // Leak two clusters past the data and over-count a used one.
+    ImageFile f = ImageFile::open(dir / "l.qcow2", false);
+    std::vector<uint8_t> head(104);
+    f.read(0, head);
+    uint8_t e[8];
+    f.read(qcow2::be64(&head[48]), e);
+    uint64_t rb = qcow2::be64(e), end = f.size() / 4096;
+    uint8_t one[2] = {0, 1}, two[2] = {0, 2};
+    f.write(rb + 2 * (end - 2), one);
+    f.write(rb + 2 * (end - 1), one);
+    f.write(rb + 2 * 6, two);
+  }
+  expect_same_output("check " + dir / "l.qcow2", true);
+  expect_same_output("check --output json " + dir / "l.qcow2", true);
 }
 
 }  // namespace
