@@ -176,6 +176,10 @@ void Cgroups::apply(const nlohmann::json& resources) const {
   }
 }
 
+void Cgroups::add_process(pid_t pid) const {
+  for (const auto& [key, d] : dirs_) write_cgroup_file(d, "cgroup.procs", std::to_string(pid));
+}
+
 void Cgroups::join_self(bool skip_unified) const {
   for (const auto& [key, d] : dirs_) {
     if (key != "unified")

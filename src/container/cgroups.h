@@ -41,6 +41,9 @@ class Cgroups {
   // (cgroup.threads refuses cross-domain moves): its cgroup.procs is written
   // unless `skip_unified` (the process was cloned into it, CLONE_INTO_CGROUP).
   void join_self(bool skip_unified) const;
+  // Moves another process, all its threads, into every hierarchy (the slow
+  // path join_self avoids; VM management uses it for a VMM it spawned).
+  void add_process(pid_t pid) const;
   void freeze(bool frozen) const;
   bool frozen() const;
   std::vector<pid_t> pids() const;
