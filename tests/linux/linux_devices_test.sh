@@ -6,11 +6,8 @@ set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 build=$1
-out=$build/tests/linux/device_checks.txt
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-mkdir -p "$(dirname "$out")"
-rm -f "$out"
 appliance=$root/.cache/appliance
 [ -f "$appliance/vmlinux" ] || "$root/scripts/prepare.d/30-appliance.sh" >&2 || { echo "cannot build the appliance"; exit 1; }
 # An ext4 image with 3 MiB of random data; its checksum computed here.
@@ -23,14 +20,7 @@ mkfs.ext4 -q -F -d "$work/fs" "$work/disk.img" || { echo "mkfs.ext4 failed"; exi
 mkdir -p "$work/extra/bin"
 cp "$build/tests/linux/vsock_echo" "$work/extra/bin/"
 (cd "$work/extra" && find . | cpio -o -H newc --quiet) >"$work/extra.cpio"
-"$root/tests/nested/testhost" run --timeout 900 \
-  --file "$build/insula:/insula" --file "$build/insula-tools:/insula-tools" --file "$appliance:/appliance" --file "$here/inner_devices.sh:/inner.sh" \
+"$here/run_inner.sh" "$build" device_checks.txt inner_devices.sh --timeout 900 \
   --file "$work/disk.img:/disk.img" --file "$work/data.sha256:/data.sha256" \
   --file "$build/tests/linux/vsock_echo:/vsock_echo" --file "$work/extra.cpio:/extra.cpio" \
-  --file /sbin/debugfs:/sbin/debugfs --file /sbin/ip:/sbin/ip \
-  -- sh /inner.sh >"$out.log" 2>&1
-st=$?
-grep '^CHECK ' "$out.log" | tr -d '\r' >"$out"
-grep -v '^CHECK ' "$out.log" | tail -40
-cat "$out"
-grep -q "INNER DONE" "$out.log" || { echo "the test host run did not complete (status $st)"; exit 1; }
+  --file /sbin/debugfs:/sbin/debugfs --file /sbin/ip:/sbin/ip
