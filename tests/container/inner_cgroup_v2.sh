@@ -75,6 +75,16 @@ if echo '{"memory":{"limit":67108864},"pids":{"limit":24},"cpu":{"quota":20000,"
 expect cgv2_update_memory_max "$(cat $D/memory.max)" 67108864
 expect cgv2_update_pids_max "$(cat $D/pids.max)" 24
 expect cgv2_update_cpu_max "$(cat $D/cpu.max)" "20000 100000"
+# swap is memory+swap (v1 semantics); as runc: 0 leaves memory.swap.max alone,
+# below the limit is refused.
+upd() { echo "$1" | $R update --resources - $ID 2>&1; }
+upd '{"memory":{"limit":67108864,"swap":100663296}}'
+expect cgv2_update_swap_max "$(cat $D/memory.swap.max)" 33554432
+upd '{"memory":{"limit":67108864,"swap":0}}'
+expect cgv2_update_swap_zero_unset "$(cat $D/memory.swap.max)" 33554432
+msg=$(upd '{"memory":{"limit":67108864,"swap":33554432}}'); st=$? swap=$(cat $D/memory.swap.max)
+if [ $st -ne 0 ] && [ "$swap" = 33554432 ] && echo "$msg" | grep -q "must be >= limit"; then pass cgv2_update_swap_below_limit "$msg"
+else failc cgv2_update_swap_below_limit "status $st, memory.swap.max $swap: $msg"; fi
 
 # pause/resume through cgroup.freeze.
 $R pause $ID >/tmp/pause.log 2>&1
