@@ -42,7 +42,7 @@ expect cgv2_memory_max "$(cat $D/memory.max)" 33554432
 expect cgv2_memory_swap_max "$(cat $D/memory.swap.max)" 0
 expect cgv2_memory_low "$(cat $D/memory.low)" 16777216
 expect cgv2_cpu_max "$(cat $D/cpu.max)" "50000 100000"
-expect cgv2_cpu_weight "$(cat $D/cpu.weight)" 39  # runc: shares 1024 -> 1 + (1024 - 2) * 9999 / 262142
+expect cgv2_cpu_weight "$(cat $D/cpu.weight)" 100  # runc and crun since 2025: the default shares 1024 -> the default weight
 expect cgv2_cpuset_cpus "$(cat $D/cpuset.cpus)" 1
 expect cgv2_cpuset_mems "$(cat $D/cpuset.mems)" 0
 expect cgv2_pids_max "$(cat $D/pids.max)" 16
@@ -70,11 +70,12 @@ else failc cgv2_memory_oom_kill "exit $st, oom_kill=$kills: $(tail -2 /tmp/oom.l
 if $R exec $ID true; then pass cgv2_alive_after_oom; else failc cgv2_alive_after_oom "exec after the OOM kill failed"; fi
 
 # update --resources on the running container.
-if echo '{"memory":{"limit":67108864},"pids":{"limit":24},"cpu":{"quota":20000,"period":100000}}' |
+if echo '{"memory":{"limit":67108864},"pids":{"limit":24},"cpu":{"quota":20000,"period":100000,"shares":2048}}' |
   $R update --resources - $ID >/tmp/update.log 2>&1; then pass cgv2_update; else failc cgv2_update "$(cat /tmp/update.log)"; fi
 expect cgv2_update_memory_max "$(cat $D/memory.max)" 67108864
 expect cgv2_update_pids_max "$(cat $D/pids.max)" 24
 expect cgv2_update_cpu_max "$(cat $D/cpu.max)" "20000 100000"
+expect cgv2_update_cpu_weight "$(cat $D/cpu.weight)" 174  # ceil(10^((11^2 + 125*11)/612 - 7/34))
 # swap is memory+swap (v1 semantics); as runc: 0 leaves memory.swap.max alone,
 # below the limit is refused.
 upd() { echo "$1" | $R update --resources - $ID 2>&1; }
@@ -85,6 +86,8 @@ expect cgv2_update_swap_zero_unset "$(cat $D/memory.swap.max)" 33554432
 msg=$(upd '{"memory":{"limit":67108864,"swap":33554432}}'); st=$? swap=$(cat $D/memory.swap.max)
 if [ $st -ne 0 ] && [ "$swap" = 33554432 ] && echo "$msg" | grep -q "must be >= limit"; then pass cgv2_update_swap_below_limit "$msg"
 else failc cgv2_update_swap_below_limit "status $st, memory.swap.max $swap: $msg"; fi
+upd '{"memory":{"limit":-1,"swap":100663296}}'
+expect cgv2_update_swap_unlimited_memory "$(cat $D/memory.max) $(cat $D/memory.swap.max)" "max 100663296"
 
 # pause/resume through cgroup.freeze.
 $R pause $ID >/tmp/pause.log 2>&1
