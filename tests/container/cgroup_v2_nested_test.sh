@@ -47,7 +47,10 @@ c["linux"]["resources"] = {
     "blockIO": {"weight": 500, "throttleReadBpsDevice": dev(1048576), "throttleWriteIOPSDevice": dev(1000)},
     "hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}],
     "unified": {"cgroup.max.descendants": "5"},
+    # Deny all but the default devices, then loop0 for reading only (loop1 has a node, no rule).
+    "devices": [{"allow": False, "access": "rwm"}, {"allow": True, "type": "b", "major": 7, "minor": 0, "access": "r"}],
 }
+c["linux"]["devices"] = [{"path": f"/dev/loop{n}", "type": "b", "major": 7, "minor": n, "fileMode": 0o660} for n in (0, 1)]
 json.dump(c, open(p, "w"), indent=1)
 PY
 "$root/tests/nested/testhost" run --timeout 600 --file "$work/insula-runc:/insula-runc" --file "$b:/ct" \

@@ -51,6 +51,19 @@ expect cgv2_io_max "$(cat $D/io.max 2>&1)" "7:0 rbps=1048576 wbps=max riops=max 
 expect cgv2_hugetlb_max "$(cat $D/hugetlb.2MB.max 2>&1)" 4194304
 expect cgv2_unified_key "$(cat $D/cgroup.max.descendants)" 5
 
+# The device allow-list (an eBPF program on cgroup2): default devices, loop0
+# for reading only, loop1 not at all.
+$R exec $ID sh -c '(exec 3<>/dev/null) && echo null_rw_ok; (exec 3</dev/loop0) && echo loop0_r_ok
+  (exec 3<>/dev/loop0) || echo loop0_w_refused; (exec 3</dev/loop1) || echo loop1_refused' >/tmp/dev.log 2>&1
+devlog=$(tr '\n' ' ' </tmp/dev.log)
+for w in null_rw_ok loop0_r_ok; do
+  if grep -q "^$w" /tmp/dev.log; then pass cgv2_devices_$w; else failc cgv2_devices_$w "$devlog"; fi
+done
+for w in loop0_w_refused loop1_refused; do
+  if grep -q "^$w" /tmp/dev.log && grep -q "can't [a-z]* /dev/${w%%_*}: Operation not permitted" /tmp/dev.log; then pass cgv2_devices_$w
+  else failc cgv2_devices_$w "$devlog"; fi
+done
+
 # A fork bomb inside hits pids.max: forks fail beyond the limit.
 $R exec $ID sh -c 'n=0; while [ $n -lt 40 ]; do sleep 600 & n=$((n+1)); done; echo started $n' >/tmp/bomb.log 2>&1
 cur=$(cat $D/pids.current) hits=$(field $D/pids.events max)
