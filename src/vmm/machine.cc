@@ -204,7 +204,7 @@ void Machine::pause() {
   if (pause_requested_) return;
   pause_requested_ = true;
   kick_all();
-  pause_cv_.wait(lock, [this] { return parked_ == threads_.size() || stopping_; });
+  pause_cv_.wait(lock, [this] { return parked_ + exited_ == vcpus_.size() || stopping_; });
 }
 
 void Machine::resume() {
@@ -219,7 +219,7 @@ void Machine::press_power_button() { acpi_pm_->press_power_button(); }
 
 bool Machine::paused() const {
   std::lock_guard lock(pause_mu_);
-  return pause_requested_ && parked_ == threads_.size();
+  return pause_requested_ && parked_ + exited_ == vcpus_.size();
 }
 
 void Machine::park(kvm::Vcpu& vcpu) {
@@ -232,6 +232,10 @@ void Machine::park(kvm::Vcpu& vcpu) {
 }
 
 MachineExit Machine::run() {
+  {
+    std::lock_guard lock(pause_mu_);
+    exited_ = 0;
+  }
   install_kick_handler();
   for (auto& v : vcpus_) threads_.emplace_back([this, &vcpu = *v] { vcpu_loop(vcpu); });
   {
@@ -246,6 +250,16 @@ MachineExit Machine::run() {
 }
 
 void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
+  // A vCPU can end while the others go on (HLT with interrupts off): pause()
+  // must not wait for it to park.
+  struct CountExit {
+    Machine& m;
+    ~CountExit() {
+      std::lock_guard lock(m.pause_mu_);
+      ++m.exited_;
+      m.pause_cv_.notify_all();
+    }
+  } count_exit{*this};
   try {
     while (!stopping_) {
       if (pause_requested_) {

@@ -115,6 +115,7 @@ class Machine {
   std::condition_variable pause_cv_;
   std::atomic<bool> pause_requested_{false};
   size_t parked_ = 0;
+  size_t exited_ = 0;  // vCPU threads that have returned (they never park)
 };
 
 }  // namespace insula::vmm

@@ -44,5 +44,32 @@ TEST(MachinePause, PausedGuestMakesNoProgressAndResumes) {
   EXPECT_EQ(exit.kind, MachineExit::Kind::kPowerOff);
 }
 
+// A vCPU that halted with interrupts off may have left its thread (KVM
+// reports HLT to userspace on some backends): pause() must still return.
+TEST(MachinePause, PauseReturnsWhenAVcpuHasHalted) {
+  if (!testing::have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  MachineConfig cfg;
+  cfg.kernel = testing::test_guest("halt_pvh.elf");
+  cfg.memory = 64 << 20;
+  Machine m(cfg, [](uint8_t) {});
+  MachineExit exit;
+  std::thread runner([&] { exit = m.run(); });
+  std::this_thread::sleep_for(200ms);  // long enough to reach its hlt
+  std::atomic<bool> paused{false};
+  std::thread pauser([&] {
+    m.pause();
+    paused = true;
+  });
+  for (int i = 0; i < 500 && !paused; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(paused.load()) << "pause() did not return";
+  if (paused) {
+    EXPECT_TRUE(m.paused());
+  }
+  m.stop({MachineExit::Kind::kPowerOff, 0, "test"});  // also releases a pause() still waiting
+  pauser.join();
+  runner.join();
+  EXPECT_EQ(exit.kind, MachineExit::Kind::kPowerOff);
+}
+
 }  // namespace
 }  // namespace insula::vmm
