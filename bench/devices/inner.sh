@@ -5,6 +5,7 @@
 #   RESULT <row> <vmm> <value>        (vmm: insula, qemu, qemu-vhost, host)
 # Args: APPLIANCE_DIR INSULA TOOLS_LIST RUNTIME_S DISK_MIB ROUNDS [GUESTKIT_ELF]
 a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-}
+boot_timeout=$((120 + 12 * rt * 4))
 b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
@@ -55,7 +56,8 @@ ins="$insula run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M
 boot() {
   prefix=$1 vmm=$2 g=$3; shift 3
   start=$(now_ms)
-  "$@" "$cmdline insula.run=$(b64 "$g")" </dev/null >/tmp/out 2>&1
+  # A hung boot (seen once: the test host's kernel stalled) costs one row, not the run.
+  timeout "$boot_timeout" "$@" "$cmdline insula.run=$(b64 "$g")" </dev/null >/tmp/out 2>&1
   st=$?
   echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
   tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" '

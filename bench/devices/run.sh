@@ -52,8 +52,10 @@ files=(--file /usr/bin/qemu-system-x86_64 --file /usr/share/qemu --file /usr/sha
        --file /usr/bin/fio --file /usr/bin/iperf3 --file /sbin/ip:/sbin/ip --file "$insula"
        --file "$a/vmlinuz" --file "$a/initramfs.cpio.gz" --file "$here/inner.sh" --file "$work/tools.list")
 out=$work/out
+echo "machine load before: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 "$root/tests/nested/testhost" run --memory 3072 --timeout 3000 "${files[@]}" -- \
   sh "$here/inner.sh" "$a" "$insula" "$work/tools.list" "$runtime" "$mib" "$rounds" | tee "$out" >&2
+echo "machine load after: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 
 # One row per measurement: the mean over rounds per VMM; ratios to QEMU and to the limit.
 awk '
