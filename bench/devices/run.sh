@@ -6,12 +6,12 @@
 # host's own fio on the same file as the limit; virtio-net (iperf3 over a tap,
 # guest->host and host->guest) against QEMU without vhost (and with it, for
 # reference). Both VMMs boot the same appliance kernel and initramfs.
-#   bench/devices/run.sh [--insula build/insula] [--runtime S] [--disk-mib N] [--rounds N]
+#   bench/devices/run.sh [--insula build/insula] [--runtime S=4] [--disk-mib N=64] [--rounds N=1]
 # Not a test: numbers depend on the machine's load (TCG uses both cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-insula=$root/build/insula runtime=5 mib=256 rounds=1
+insula=$root/build/insula runtime=4 mib=64 rounds=1
 while (($#)); do
   case "$1" in
     --insula) insula=$2; shift 2;;
