@@ -59,6 +59,21 @@ class BlockDevice {
   // Reads and writes of any alignment and length within size().
   virtual void read(uint64_t offset, std::span<uint8_t> buf) = 0;
   virtual void write(uint64_t offset, std::span<const uint8_t> buf) = 0;
+  // Vectored forms: bufs are consecutive ranges of the disk starting at offset
+  // (a virtio request's guest segments). The defaults loop over read/write;
+  // formats that can move them in one system call override these.
+  virtual void readv(uint64_t offset, std::span<const std::span<uint8_t>> bufs) {
+    for (auto b : bufs) {
+      read(offset, b);
+      offset += b.size();
+    }
+  }
+  virtual void writev(uint64_t offset, std::span<const std::span<uint8_t>> bufs) {
+    for (auto b : bufs) {
+      write(offset, b);
+      offset += b.size();
+    }
+  }
   // Makes every completed write durable.
   virtual void flush() = 0;
   // Hints that the range is unused; later reads may return zeros or old data.

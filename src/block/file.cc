@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <linux/falloc.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
+
+#include <climits>
 
 #include <cerrno>
 #include <cstring>
@@ -20,6 +23,36 @@ constexpr uint64_t kDirectAlign = 4096;
 bool aligned(uint64_t offset, const void* buf, size_t len) {
   return offset % kDirectAlign == 0 && len % kDirectAlign == 0 &&
          reinterpret_cast<uintptr_t>(buf) % kDirectAlign == 0;
+}
+
+bool all_aligned(uint64_t offset, std::span<const std::span<uint8_t>> bufs) {
+  for (auto b : bufs) {
+    if (!aligned(offset, b.data(), b.size())) return false;
+    offset += b.size();
+  }
+  return true;
+}
+
+// Runs one(offset, rest) for what is left of bufs after their first `done`
+// bytes: short or interrupted vectored transfers end on the one-buffer path.
+template <typename One>
+void finish_each(std::span<const std::span<uint8_t>> bufs, uint64_t offset, size_t done, One&& one) {
+  for (auto b : bufs) {
+    if (done >= b.size()) {
+      done -= b.size();
+    } else {
+      one(offset + done, b.subspan(done));
+      done = 0;
+    }
+    offset += b.size();
+  }
+}
+
+std::vector<iovec> iovecs(std::span<const std::span<uint8_t>> bufs) {
+  std::vector<iovec> iov;
+  iov.reserve(bufs.size());
+  for (auto b : bufs) iov.push_back(iovec{b.data(), b.size()});
+  return iov;
 }
 
 }  // namespace
@@ -132,6 +165,33 @@ uint64_t ImageFile::next_hole(uint64_t offset) const {
   off_t r = ::lseek(fd_.get(), static_cast<off_t>(offset), SEEK_HOLE);
   if (r < 0) return size();
   return static_cast<uint64_t>(r);
+}
+
+void ImageFile::readv(uint64_t offset, std::span<const std::span<uint8_t>> bufs) const {
+  size_t done = 0;
+  if (!bufs.empty() && bufs.size() <= IOV_MAX) {
+    auto iov = iovecs(bufs);
+    int fd = direct_fd_ && all_aligned(offset, bufs) ? direct_fd_.get() : fd_.get();
+    ssize_t n = ::preadv(fd, iov.data(), int(iov.size()), static_cast<off_t>(offset));
+    if (n < 0 && errno != EINTR)
+      throw errno_error(fmt::format("vectored read at offset {} of '{}' failed", offset, path_));
+    done = n > 0 ? size_t(n) : 0;
+  }
+  finish_each(bufs, offset, done, [&](uint64_t off, std::span<uint8_t> b) { read(off, b); });
+}
+
+void ImageFile::writev(uint64_t offset, std::span<const std::span<uint8_t>> bufs) {
+  if (read_only_) throw error("cannot write to '{}': opened read-only", path_);
+  size_t done = 0;
+  if (!bufs.empty() && bufs.size() <= IOV_MAX) {
+    auto iov = iovecs(bufs);
+    int fd = direct_fd_ && all_aligned(offset, bufs) ? direct_fd_.get() : fd_.get();
+    ssize_t n = ::pwritev(fd, iov.data(), int(iov.size()), static_cast<off_t>(offset));
+    if (n < 0 && errno != EINTR)
+      throw errno_error(fmt::format("vectored write at offset {} of '{}' failed", offset, path_));
+    done = n > 0 ? size_t(n) : 0;
+  }
+  finish_each(bufs, offset, done, [&](uint64_t off, std::span<uint8_t> b) { write(off, b); });
 }
 
 }  // namespace insula::block

@@ -24,6 +24,10 @@ class ImageFile {
   // Reads buf.size() bytes at offset; bytes past end of file read as zeros.
   void read(uint64_t offset, std::span<uint8_t> buf) const;
   void write(uint64_t offset, std::span<const uint8_t> buf);
+  // One preadv/pwritev for consecutive ranges at offset (a request's segments);
+  // O_DIRECT only when every segment is aligned. Reads past end of file give zeros.
+  void readv(uint64_t offset, std::span<const std::span<uint8_t>> bufs) const;
+  void writev(uint64_t offset, std::span<const std::span<uint8_t>> bufs);
   void sync();
   uint64_t size() const;
   void truncate(uint64_t size);

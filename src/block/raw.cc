@@ -7,6 +7,12 @@
 namespace insula::block {
 namespace {
 
+uint64_t total(std::span<const std::span<uint8_t>> bufs) {
+  uint64_t n = 0;
+  for (auto b : bufs) n += b.size();
+  return n;
+}
+
 class RawDevice final : public BlockDevice {
  public:
   explicit RawDevice(ImageFile file) : file_(std::move(file)), size_(file_.size()) {}
@@ -22,6 +28,14 @@ class RawDevice final : public BlockDevice {
   void write(uint64_t offset, std::span<const uint8_t> buf) override {
     check_range(offset, buf.size());
     file_.write(offset, buf);
+  }
+  void readv(uint64_t offset, std::span<const std::span<uint8_t>> bufs) override {
+    check_range(offset, total(bufs));
+    file_.readv(offset, bufs);
+  }
+  void writev(uint64_t offset, std::span<const std::span<uint8_t>> bufs) override {
+    check_range(offset, total(bufs));
+    file_.writev(offset, bufs);
   }
   void flush() override { file_.sync(); }
   void discard(uint64_t offset, uint64_t length) override {

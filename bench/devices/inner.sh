@@ -1,0 +1,104 @@
+#!/bin/sh
+# Runs inside the emulated-hardware test host (see run.sh): device benchmarks of
+# insula and QEMU, interleaved, each VMM booting the same appliance with the
+# same disk file / tap device. One line per measurement:
+#   RESULT <row> <vmm> <value>        (vmm: insula, qemu, qemu-vhost, host)
+# Args: APPLIANCE_DIR INSULA TOOLS_LIST RUNTIME_S DISK_MIB ROUNDS [GUESTKIT_ELF]
+a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-}
+boot_timeout=$((120 + 12 * rt * 4))
+b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
+
+# fio and iperf3 (with their libraries, copied in by testhost) go into the
+# guest as a second, uncompressed cpio appended to the appliance's initramfs.
+(cd / && cpio -o -H newc -L <"$list" >/tmp/tools.cpio 2>/dev/null)
+# The kernel wants the appended archive 4-byte aligned and skips zero padding.
+cp "$a/initramfs.cpio.gz" /tmp/initrd
+pad=$(( (512 - $(wc -c </tmp/initrd) % 512) % 512 ))
+head -c "$pad" /dev/zero >>/tmp/initrd
+cat /tmp/tools.cpio >>/tmp/initrd
+echo "guest initrd: $(($(wc -c </tmp/initrd) >> 20)) MiB"
+
+# The disk: DISK_MIB of random data in the test host's tmpfs (its page cache
+# is the backing store, like a well-cached host disk), and a fully allocated
+# qcow2 copy of it.
+dd if=/dev/urandom of=/tmp/disk.raw bs=1M count="$mib" 2>/dev/null
+qemu-img convert -f raw -O qcow2 /tmp/disk.raw /tmp/disk.qcow2
+
+# fio inside the guest: direct I/O on /dev/vda, libaio, time-based. The same
+# text runs in the test host for the limit rows (F, E, D set differently).
+# Prints "FIO job bw_KiB/s iops" per job (terse v3: read 7/8, write 48/49).
+fio_jobs=$(cat <<'EOS'
+for j in seqwrite:write:1M:8 seqread:read:1M:8 randread-qd1:randread:4k:1 randread-qd32:randread:4k:32; do
+  IFS=: read n rw bs qd <<E
+$j
+E
+  /usr/bin/fio --name=$n --filename=$F --rw=$rw --bs=$bs --iodepth=$qd --ioengine=$E --direct=$D --runtime=$RT \
+    --ramp_time=1 --time_based --size=${MIB}M --minimal 2>&1 |
+    awk -F';' -v n=$n '/^3;/ { print "FIO", n, n == "seqwrite" ? $48 : $7, n == "seqwrite" ? $49 : $8; next } { print }'
+done
+EOS
+)
+guest_blk="F=/dev/vda E=libaio D=1 RT=$rt MIB=$mib
+$fio_jobs"
+guest_net='ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || exit 1
+for d in tx rx; do
+  [ $d = rx ] && r=-R || r=
+  /usr/bin/iperf3 -c 10.0.2.1 -t '"$rt"' -O 1 -f m $r | awk -v d=$d '"'"'/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Mbits/sec") print "NET", d, $i } /error/ { print }'"'"'
+done'
+
+cmdline="console=ttyS0 quiet panic=-1"
+qemu="qemu-system-x86_64 -accel kvm -cpu host -smp 2 -m 512 -M q35 -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot -kernel $a/vmlinuz -initrd /tmp/initrd"
+ins="$insula run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M"
+
+# boot ROW_PREFIX VMM GUEST_SCRIPT COMMAND...: runs COMMAND with insula.run=GUEST_SCRIPT
+# appended to the command line, turns the guest's FIO/NET lines into RESULT lines.
+boot() {
+  prefix=$1 vmm=$2 g=$3; shift 3
+  start=$(now_ms)
+  # A hung boot (seen once: the test host's kernel stalled) costs one row, not the run.
+  timeout "$boot_timeout" "$@" "$cmdline insula.run=$(b64 "$g")" </dev/null >/tmp/out 2>&1
+  st=$?
+  echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
+  tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" '
+    /^FIO / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $3 / 1024; else print "RESULT", p "-" $2 "-IOPS", v, $4; ok = 1 }
+    /^NET / && $3 != "" { print "RESULT", p "-" $2 "-Mbit/s", v, $3; ok = 1 }
+    END { if (!ok) print "FAILED", p, v }' | tee /tmp/res
+  grep -q FAILED /tmp/res && tr -d '\r' </tmp/out | tail -15
+}
+
+# The limit rows: the test host's own reads and writes of the same file
+# (buffered: tmpfs has no O_DIRECT in this kernel; io_uring at the same depth).
+host_limit() {
+  F=/tmp/disk.raw E=io_uring D=0 RT=$rt MIB=$mib sh -c "$fio_jobs" | awk '/^FIO / { if ($2 ~ /^seq/) print "RESULT", "blk-raw-" $2 "-MiB/s", "host", $3 / 1024; else print "RESULT", "blk-raw-" $2 "-IOPS", "host", $4 }'
+}
+
+# busybox ip has no tuntap: iproute2's ip is copied in.
+/sbin/ip tuntap add dev tap0 mode tap && ip addr add 10.0.2.1/24 dev tap0 && ip link set tap0 up
+iperf3 -s -D
+echo "vhost-net: $(ls -l /dev/vhost-net 2>&1)"
+
+i=0
+while [ "$i" -lt "$rounds" ]; do
+  i=$((i + 1))
+  echo "# round $i, load $(cat /proc/loadavg)"
+  host_limit
+  # Odd rounds start with insula, even rounds with QEMU, row by row.
+  order="insula qemu"; [ $((i % 2)) = 0 ] && order="qemu insula"
+  for fmt in raw qcow2; do
+    for vmm in $order; do
+      if [ $vmm = insula ]; then boot blk-$fmt insula "$guest_blk" $ins --disk /tmp/disk.$fmt --cmdline
+      else boot blk-$fmt qemu "$guest_blk" $qemu -drive file=/tmp/disk.$fmt,if=none,id=d0,format=$fmt,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0 -append
+      fi
+    done
+  done
+  for vmm in $order; do
+    if [ $vmm = insula ]; then boot net insula "$guest_net" $ins --net tap0 --cmdline
+    else boot net qemu "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=n0,romfile= -append
+    fi
+  done
+  boot net qemu-vhost "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,romfile= -append
+  # Reference for the net rows: the test host talking to itself over loopback.
+  iperf3 -c 127.0.0.1 -t "$rt" -O 1 -f m | awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Mbits/sec") print "RESULT net-tx-Mbit/s host", $i }'
+done
+echo "INNER DONE"

@@ -1,0 +1,78 @@
+#!/usr/bin/env bash
+# Device benchmarks, insula vs QEMU, side by side in one run of the
+# emulated-hardware test host (real nested KVM; tests/nested/testhost):
+# virtio-blk (fio in the guest, direct I/O: 1 MiB sequential write/read, 4 KiB
+# random read at queue depth 1 and 32) on a raw and a qcow2 file, with the test
+# host's own fio on the same file as the limit; virtio-net (iperf3 over a tap,
+# guest->host and host->guest) against QEMU without vhost (and with it, for
+# reference). Both VMMs boot the same appliance kernel and initramfs.
+#   bench/devices/run.sh [--insula build/insula] [--runtime S=4] [--disk-mib N=64] [--rounds N=1]
+# Not a test: numbers depend on the machine's load (TCG uses both cores).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+insula=$root/build/insula runtime=4 mib=64 rounds=1
+while (($#)); do
+  case "$1" in
+    --insula) insula=$2; shift 2;;
+    --runtime) runtime=$2; shift 2;;
+    --disk-mib) mib=$2; shift 2;;
+    --rounds) rounds=$2; shift 2;;
+    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N]" >&2; exit 2;;
+  esac
+done
+insula=$(realpath "$insula")
+[ -x "$insula" ] || { echo "no insula binary at $insula (build it: cmake --build build --target insula)" >&2; exit 2; }
+for t in fio iperf3 qemu-img qemu-system-x86_64; do
+  command -v "$t" >/dev/null || { echo "$t is missing: scripts/install-deps.sh (deps/bench.txt, deps/nested.txt)" >&2; exit 2; }
+done
+"$root/scripts/prepare.d/20-debian-kernel.sh"
+"$root/scripts/prepare.d/30-appliance.sh"
+a=$root/.cache/appliance
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+# The files the guest needs for fio and iperf3, as the test host holds them
+# (testhost copies each executable's libraries to their resolved directories):
+# the list, parents first, for the test host's `cpio -o`.
+{
+  for exe in /usr/bin/fio /usr/bin/iperf3; do
+    echo "${exe#/}"
+    ldd "$exe" | sed -n -e 's/.*=> \(\/[^ ]*\) .*/\1/p' -e 's/^[[:space:]]*\(\/[^ ]*\) .*/\1/p' |
+      while read -r lib; do echo "$(realpath "$(dirname "$lib")" | cut -c2-)/$(basename "$lib")"; done
+  done
+} | sort -u >"$work/files"
+{
+  sed 's,/[^/]*$,,' "$work/files" | sort -u | while read -r d; do
+    p=; IFS=/; for c in $d; do p=${p:+$p/}$c; echo "$p"; done; unset IFS
+  done | sort -u
+  cat "$work/files"
+} >"$work/tools.list"
+files=(--file /usr/bin/qemu-system-x86_64 --file /usr/share/qemu --file /usr/share/seabios --file /usr/bin/qemu-img
+       --file /usr/bin/fio --file /usr/bin/iperf3 --file /sbin/ip:/sbin/ip --file "$insula"
+       --file "$a/vmlinuz" --file "$a/initramfs.cpio.gz" --file "$here/inner.sh" --file "$work/tools.list")
+out=$work/out
+echo "machine load before: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
+"$root/tests/nested/testhost" run --memory 3072 --timeout 3000 "${files[@]}" -- \
+  sh "$here/inner.sh" "$a" "$insula" "$work/tools.list" "$runtime" "$mib" "$rounds" | tee "$out" >&2
+echo "machine load after: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
+
+# One row per measurement: the mean over rounds per VMM; ratios to QEMU and to the limit.
+awk '
+  /^RESULT/ { s[$2, $3] += $4; n[$2, $3]++; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
+  function v(r, m) { return n[r, m] ? s[r, m] / n[r, m] : "" }
+  function f(x) { return x == "" ? "-" : (x >= 100 ? sprintf("%.0f", x) : sprintf("%.1f", x)) }
+  function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
+  END {
+    printf "| %-28s | %9s | %9s | %13s | %12s | %12s | %13s |\n", "row", "insula", "QEMU", "insula / QEMU", "QEMU vhost", "host limit", "insula / limit"
+    print "|------------------------------|-----------|-----------|---------------|--------------|--------------|----------------|"
+    for (i = 1; i <= k; i++) {
+      r = order[i]; ins = v(r, "insula"); q = v(r, "qemu"); qv = v(r, "qemu-vhost"); h = v(r, "host")
+      if (ins == "" && q == "") continue
+      if (h == "" && r ~ /^blk-qcow2-/) { hr = r; sub(/qcow2/, "raw", hr); h = v(hr, "host") }
+      printf "| %-28s | %9s | %9s | %13s | %12s | %12s | %14s |\n", r, f(ins), f(q), ratio(ins, q), f(qv), f(h), ratio(ins, h)
+    }
+  }' "$out"
+grep -q '^FAILED' "$out" && { echo "some runs failed (see above)" >&2; exit 1; }
+grep -q 'INNER DONE' "$out" || { echo "the test host run did not finish" >&2; exit 1; }
+exit 0
