@@ -103,7 +103,10 @@ void rewrite_snapshot_config(const std::string& state_path, const std::map<std::
     if (cfg.contains("disks") && cfg["disks"].is_array())
       for (auto& d : cfg["disks"])
         if (d.contains("path") && d["path"].is_string())
-          if (auto it = paths.find(d["path"].get<std::string>()); it != paths.end()) d["path"] = it->second;
+          if (auto it = paths.find(d["path"].get<std::string>()); it != paths.end()) {
+            d["path"] = it->second;
+            d["format"] = "qcow2";  // every disk is qcow2 in the archive (a raw one was converted)
+          }
     std::string text = cfg.dump();
     w.add(s.id, s.version, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
   }
@@ -117,7 +120,8 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
   res.file = file;
   uint64_t file_size = fs::file_size(file);  // throws a clear error for a missing file
 
-  std::string tmp = state_dir_ + "/vms/.import-XXXXXX";
+  // Absolute: extraction runs with tmp as the working directory.
+  std::string tmp = fs::absolute(state_dir_ + "/vms/.import-XXXXXX").string();
   if (!::mkdtemp(tmp.data())) throw errno_error(fmt::format("cannot create a temporary directory in {}/vms", state_dir_));
   struct Cleanup {
     std::string path;
@@ -242,7 +246,7 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
   auto ours = [&](const std::string& member) {
     if (member.empty()) return std::string();
     if (!declared.count(member)) throw error("the archive's manifest names {}, which it does not hold", member);
-    return dir + "/" + member;
+    return fs::absolute(dir).string() + "/" + member;  // the VMM does not run in the CLI's directory
   };
   VmRecord r;
   r.name = name;
@@ -260,16 +264,23 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
   for (const auto& d : m.value("disks", json::array())) {
     auto files = field<std::vector<std::string>>(d, "files", "a disk");
     if (!files.empty()) paths[d.value("original_path", "")] = ours(files.front());
-    for (const auto& f : files) {
-      // The block layer opens it now: a disk that is not a sound qcow2 chain
-      // inside the VM's directory is refused here, not at the first start.
-      ours(f);
-    }
-    if (!files.empty()) {
-      auto chain = block::image_info(tmp + "/" + files.front(), "qcow2", /*backing_chain=*/true);
-      for (const auto& c : chain)
-        if (fs::weakly_canonical(c.filename).parent_path() != fs::weakly_canonical(tmp + "/disks"))
-          throw error("disk {} in the archive has a backing file outside the archive ({}): refusing it", files.front(), c.filename);
+    for (const auto& f : files) ours(f);
+    // Each backing file must be a member of the archive's disks/, checked
+    // from the header before it is opened (never a file of this host).
+    std::string cur = files.empty() ? "" : tmp + "/" + files.front();
+    for (size_t depth = 0; !cur.empty(); ++depth) {
+      auto info = block::image_info(cur, "", /*backing_chain=*/false).at(0);
+      if (info.format != "qcow2") throw error("disk {} in the archive is not qcow2", cur.substr(tmp.size() + 1));
+      if (info.backing_filename.empty()) break;
+      std::string next = info.full_backing_filename;
+      std::string rel = next.size() > tmp.size() && next.compare(0, tmp.size() + 1, tmp + "/") == 0
+                            ? next.substr(tmp.size() + 1) : "";
+      if (rel.empty() || rel.rfind("disks/", 0) != 0 || !declared.count(rel) || depth >= files.size() ||
+          fs::is_symlink(next))
+        throw error("disk {} in the archive has a backing file outside the archive ({}): refusing it", files.front(),
+                    info.backing_filename);
+      check_member_path(rel);
+      cur = next;
     }
   }
   r.devices = devices.dump();
@@ -296,8 +307,8 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
     } catch (const Error& err) {
       throw error("snapshot {} in the archive is not usable: {}", sr.name, err.what());
     }
-    sr.state_path = dir + "/" + state;
-    sr.memory_path = dir + "/" + memory;
+    sr.state_path = ours(state);
+    sr.memory_path = ours(memory);
     snaps.push_back(sr);
     res.snapshots.push_back(sr.name);
   }

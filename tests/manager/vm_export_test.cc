@@ -76,6 +76,11 @@ std::vector<Entry> read_tar(const std::string& file) {
   return out;
 }
 
+std::string slurp(const std::string& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), {}};
+}
+
 class VmExport : public ::testing::Test {
  protected:
   Result vm(const TempDir& d, std::vector<std::string> args) {
@@ -252,6 +257,19 @@ TEST_F(VmExport, HostileAndTruncatedArchivesAreRefused) {
   refused(with_manifest(v2, {kernel}), "format version 2");
   refused(with_manifest(manifest, {}), "is missing");
   refused({kernel, entries[0]}, "not an insula VM export");
+
+  // A disk whose backing file lies outside the archive (here: on this host).
+  std::string f = files_.path();
+  ASSERT_EQ(img({"create", "-f", "qcow2", f + "/host.qcow2", "1M"}).status, 0);
+  ASSERT_EQ(img({"create", "-f", "qcow2", "-b", f + "/host.qcow2", "-F", "qcow2", f + "/evil.qcow2"}).status, 0);
+  std::string evil = slurp(f + "/evil.qcow2");
+  json m = manifest;
+  m["vm"]["devices"]["drives"] = json::array({{{"drive_id", "disk0"}, {"path_on_host", "disks/disk0.qcow2"},
+                                              {"is_root_device", false}, {"is_read_only", false}}});
+  m["disks"] = json::array({{{"drive_id", "disk0"}, {"original_path", "/x"}, {"files", {"disks/disk0.qcow2"}}}});
+  m["files"].push_back({{"path", "disks/disk0.qcow2"}, {"size", evil.size()},
+                        {"sha256", run({"sha256sum", f + "/evil.qcow2"}).out.substr(0, 64)}});
+  refused(with_manifest(m, {kernel, {"disks/disk0.qcow2", evil}}), "backing file outside the archive");
 
   // Truncated in the middle of the kernel.
   std::string cut = files_.path() + "/cut.tar";
