@@ -147,7 +147,8 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
   if (std::string(archive_entry_pathname(e) ? archive_entry_pathname(e) : "") != kManifestName ||
       archive_entry_filetype(e) != AE_IFREG)
     throw error("{} is not an insula VM export: its first entry is not {}", file, kManifestName);
-  if (archive_entry_size(e) > static_cast<la_int64_t>(kMaxManifestSize))
+  if (!archive_entry_size_is_set(e) || archive_entry_size(e) < 0 ||
+      archive_entry_size(e) > static_cast<la_int64_t>(kMaxManifestSize))
     throw error("the archive's manifest is {} bytes, more than the {} allowed", archive_entry_size(e), kMaxManifestSize);
   std::string text(static_cast<size_t>(archive_entry_size(e)), '\0');
   if (archive_read_data(rd.a, text.data(), text.size()) != static_cast<la_ssize_t>(text.size())) throw corrupt("reading the manifest");
