@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <ctime>
 #include <filesystem>
 
@@ -56,14 +57,47 @@ struct ArchiveWriter {
   ~ArchiveWriter() { archive_write_free(a); }
 };
 
+// The data regions of a file with holes (SEEK_DATA/SEEK_HOLE), or nothing
+// when it has none (or the file system cannot tell).
+std::vector<std::pair<uint64_t, uint64_t>> data_regions(int fd, uint64_t size) {
+  std::vector<std::pair<uint64_t, uint64_t>> out;
+  uint64_t pos = 0, covered = 0;
+  while (pos < size) {
+    off_t d = ::lseek(fd, static_cast<off_t>(pos), SEEK_DATA);
+    if (d < 0) {
+      if (errno == ENXIO) break;  // a hole up to the end
+      return {};
+    }
+    off_t h = ::lseek(fd, d, SEEK_HOLE);
+    uint64_t end = h < 0 ? size : std::min<uint64_t>(static_cast<uint64_t>(h), size);
+    out.emplace_back(static_cast<uint64_t>(d), end - static_cast<uint64_t>(d));
+    covered += end - static_cast<uint64_t>(d);
+    pos = end;
+  }
+  if (covered == size) return {};
+  if (out.empty()) out.emplace_back(size, 0);  // all hole: GNU tar's map for that
+  return out;
+}
+
 void write_member(archive* a, const std::string& file, const std::string& name, const std::string& data_path,
                   const std::string* inline_data, uint64_t size, const std::function<void(uint64_t)>& advance) {
+  UniqueFd fd;
+  if (!inline_data) {
+    fd.reset(::open(data_path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd) throw errno_error(fmt::format("cannot open {}", data_path));
+  }
   std::unique_ptr<archive_entry, decltype(&archive_entry_free)> e(archive_entry_new(), archive_entry_free);
   archive_entry_set_pathname(e.get(), name.c_str());
   archive_entry_set_filetype(e.get(), AE_IFREG);
   archive_entry_set_perm(e.get(), 0600);
   archive_entry_set_size(e.get(), static_cast<la_int64_t>(size));
   archive_entry_set_mtime(e.get(), std::time(nullptr), 0);
+  // Holes (a snapshot's untouched RAM, a sparse image) stay holes: a pax
+  // sparse entry (GNU.sparse 1.0) holds only the data regions
+  // (added after the size: libarchive drops regions past it).
+  if (fd)
+    for (auto [off, len] : data_regions(fd.get(), size))
+      archive_entry_sparse_add_entry(e.get(), static_cast<la_int64_t>(off), static_cast<la_int64_t>(len));
   if (archive_write_header(a, e.get()) != ARCHIVE_OK)
     throw error("cannot write {} into {}: {}", name, file, archive_error_string(a));
   if (inline_data) {
@@ -71,12 +105,11 @@ void write_member(archive* a, const std::string& file, const std::string& name, 
       throw error("cannot write {} into {}: {}", name, file, archive_error_string(a));
     return;
   }
-  UniqueFd fd(::open(data_path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw errno_error(fmt::format("cannot open {}", data_path));
+  // The whole logical contents go in; the writer skips the holes' bytes.
   std::vector<char> buf(1 << 20);
   uint64_t done = 0;
   while (done < size) {
-    ssize_t n = ::read(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), size - done));
+    ssize_t n = ::pread(fd.get(), buf.data(), std::min<uint64_t>(buf.size(), size - done), static_cast<off_t>(done));
     if (n < 0) throw errno_error(fmt::format("cannot read {}", data_path));
     if (n == 0) throw error("{} shrank while it was exported", data_path);
     if (archive_write_data(a, buf.data(), static_cast<size_t>(n)) != n)
