@@ -197,7 +197,23 @@ TEST_F(VmExport, ASnapshotContinuesInTheOtherStateDir) {
   // The temporary snapshot is gone from the source, the VM still paused.
   EXPECT_EQ(json::parse(vm(src_, {"snapshots", "c", "--output", "json"}).out).size(), 1u);
   EXPECT_EQ(json::parse(vm(src_, {"info", "c", "--output", "json"}).out)["state"], "paused");
+
+  // A running VM: paused for the export, running again afterwards.
+  ASSERT_EQ(vm(src_, {"resume", "c"}).status, 0);
+  std::string running = files_.path() + "/running.tar";
+  r = vm(src_, {"export", "c", running, "--output", "json"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  std::string running_snap = json::parse(r.out)["running_snapshot"];
+  EXPECT_EQ(json::parse(vm(src_, {"info", "c", "--output", "json"}).out)["state"], "running");
   vm(src_, {"kill", "c"});
+  uint64_t last = counts(src_, "c").back();
+  ASSERT_EQ(vm(dst_, {"import", running, "live"}).status, 0);
+  ASSERT_EQ(vm(dst_, {"restore", "live", running_snap}).status, 0);
+  ASSERT_TRUE(wait_until([&] { return !counts(dst_, "live").empty(); }, 10s));
+  uint64_t first = counts(dst_, "live").front();
+  EXPECT_GT(first, at_s1 + 1);
+  EXPECT_LE(first, last + 1) << "the live export's snapshot is later than the source's last count";
+  vm(dst_, {"kill", "live"});
 
   r = vm(dst_, {"import", file});
   ASSERT_EQ(r.status, 0) << r.err;
