@@ -13,6 +13,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "block/image_ops.h"
+#include "manager/vm_archive.h"
 #include "manager/vm_record.h"
 #include "vmm/machine_config.h"
 #include "manager/vm_store.h"
@@ -64,6 +66,12 @@ class VmManager {
   VmRecord restore(const std::string& name, const std::string& snap);
   std::vector<SnapshotRecord> snapshots(const std::string& name);
   void remove_snapshot(const std::string& name, const std::string& snap);
+
+  // Export/import (vm_export.cc, vm_import.cc; the archive: vm_archive.h).
+  // A running VM is exported from a full snapshot taken for it.
+  ExportResult export_vm(const std::string& name, const ExportOptions& o, const block::Progress& progress);
+  // new_name empty: the name in the archive.
+  ImportResult import_vm(const std::string& file, const std::string& new_name, const block::Progress& progress);
 
   std::string vm_dir(const std::string& name) const;
 

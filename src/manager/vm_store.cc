@@ -233,4 +233,18 @@ void VmStore::remove_snapshot(const std::string& vm, const std::string& name) {
   step_done(db_, s.get());
 }
 
+void VmStore::insert_with_snapshots(const VmRecord& r, const std::vector<SnapshotRecord>& snaps,
+                                    const std::function<void()>& before_commit) {
+  exec("BEGIN IMMEDIATE");
+  try {
+    insert(r);
+    for (const auto& s : snaps) insert_snapshot(s);
+    before_commit();
+    exec("COMMIT");
+  } catch (...) {
+    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+    throw;
+  }
+}
+
 }  // namespace insula::manager

@@ -2,6 +2,7 @@
 // is one transaction, so a killed CLI leaves either the old or the new row.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,6 +30,11 @@ class VmStore {
   std::optional<SnapshotRecord> get_snapshot(const std::string& vm, const std::string& name);
   std::vector<SnapshotRecord> list_snapshots(const std::string& vm);
   void remove_snapshot(const std::string& vm, const std::string& name);
+
+  // One transaction (vm import): the VM, its snapshots, and before_commit
+  // (which moves the files into place); any failure rolls all back.
+  void insert_with_snapshots(const VmRecord& r, const std::vector<SnapshotRecord>& snaps,
+                             const std::function<void()>& before_commit);
 
  private:
   void exec(const char* sql);
