@@ -56,6 +56,7 @@ void add_vm_commands(CLI::App& app, Context& ctx) {
   add_vm_snapshot(*vm, ctx, common);
   add_vm_balloon(*vm, ctx, common);
   add_vm_export(*vm, ctx, common);
+  add_vm_image(*vm, ctx, common);
 }
 
 }  // namespace insula::cli

@@ -42,5 +42,6 @@ void add_vm_console(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common
 void add_vm_snapshot(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);  // also restore, snapshots, snapshot-rm
 void add_vm_balloon(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);  // also balloon-stats
 void add_vm_export(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);   // also import
+void add_vm_image(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common);  // image create, ls, rm
 
 }  // namespace insula::cli

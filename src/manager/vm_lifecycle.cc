@@ -73,6 +73,7 @@ VmRecord VmManager::start(const std::string& name) {
 VmRecord VmManager::launch_locked(const std::string& name,
                                   const std::function<void(const api::ApiClient&)>& configure) {
   VmRecord r = reconcile(existing(name));
+  check_no_writable_base(r);
   if (r.state == "starting") {
     // Alive but never started, and no other CLI holds the lock: left over by
     // a start that was killed midway. Replace it.

@@ -8,6 +8,7 @@
 #include "api/device_bodies.h"
 #include "base/error.h"
 #include "manager/vm_cgroup.h"
+#include "manager/vm_disks.h"
 #include "manager/vm_lock.h"
 #include "manager/vmm_process_info.h"
 #include "vmm/device_options.h"
@@ -22,19 +23,17 @@ void check_vm_name(const std::string& name) {
   if (!ok) throw error("invalid VM name \"{}\": use 1-48 letters, digits, '-', '_' or '.', not starting with '.' or '-'", name);
 }
 
-namespace {
-
 // The API bodies `start` sends for the spec's devices; paths are stored
 // absolute (the VMM does not run in the CLI's directory) and checked now,
 // so a typo fails at create, not at the first start.
-nlohmann::json device_bodies(const VmSpec& spec) {
+nlohmann::json device_bodies(const VmSpec& spec, size_t first_drive) {
   nlohmann::json j = nlohmann::json::object();
   auto& drives = j["drives"] = nlohmann::json::array();
   for (size_t i = 0; i < spec.disks.size(); ++i) {
     vmm::DiskConfig d = spec.disks[i];
     if (!fs::exists(d.path)) throw error("--disk {}: no such file", d.path);
     d.path = fs::absolute(d.path).string();
-    drives.push_back(api::drive_body({fmt::format("disk{}", i), false, d}));
+    drives.push_back(api::drive_body({fmt::format("disk{}", first_drive + i), spec.root_disk == i, d}));
   }
   auto& nets = j["network-interfaces"] = nlohmann::json::array();
   for (size_t i = 0; i < spec.nets.size(); ++i) nets.push_back(api::net_body({fmt::format("net{}", i), spec.nets[i]}));
@@ -52,8 +51,6 @@ nlohmann::json device_bodies(const VmSpec& spec) {
   return j;
 }
 
-}  // namespace
-
 VmManager::VmManager(std::string state_dir, std::string insula_exe)
     : state_dir_(std::move(state_dir)), exe_(std::move(insula_exe)), store_(state_dir_) {
   fs::create_directories(state_dir_ + "/vms");
@@ -63,6 +60,7 @@ std::string VmManager::vm_dir(const std::string& name) const { return state_dir_
 
 VmRecord VmManager::create(const VmSpec& spec) {
   check_vm_name(spec.name);
+  VmLock lock(vm_dir(spec.name) + ".lock");
   if (spec.kernel.empty()) throw error("--kernel is required");
   if (spec.cpus < 1 || spec.cpus > 32) throw error("--cpus {} is out of range: 1 to 32", spec.cpus);
   if (spec.memory < (1 << 20)) throw error("--memory must be at least 1 MiB");
@@ -74,8 +72,10 @@ VmRecord VmManager::create(const VmSpec& spec) {
   r.cmdline = spec.cmdline;
   r.cpus = spec.cpus;
   r.memory = spec.memory;
-  r.devices = device_bodies(spec).dump();
+  auto devices = device_bodies(spec);
   std::string dir = vm_dir(spec.name);
+  if (!spec.blank_disks.empty()) add_blank_disks(devices, new_vm_dir(spec.name), spec.blank_disks);
+  r.devices = devices.dump();
   r.api_socket = dir + "/api.sock";
   r.console_socket = dir + "/console.sock";
   r.log_path = dir + "/console.log";
@@ -147,6 +147,9 @@ std::vector<VmRecord> VmManager::list() {
 void VmManager::remove(const std::string& name, bool force) {
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
+  if (auto clones = store_.bases_owned_by("vm", name); !clones.empty())
+    throw error("VM {} is the base of clone {}: remove the clones first (their disks are overlays over its disks)",
+                name, clones.front().vm);
   if (r.pid != 0) {
     if (!force) throw error("VM {} is {}: stop it first, or use rm --force", name, r.state);
     kill(name);

@@ -33,6 +33,19 @@ struct VmSpec {
   std::vector<vmm::NetConfig> nets;
   std::optional<vmm::VsockConfig> vsock;
   std::optional<vmm::BalloonConfig> balloon;
+  // Fresh qcow2 disks of these sizes made in the VM's directory (after the
+  // --disk ones); the index in `disks` of the root device, if any.
+  std::vector<uint64_t> blank_disks;
+  std::optional<size_t> root_disk;
+};
+
+// `vm create --from`: what to clone and which of the spec's fields override
+// the source's (the others are copied from it). The spec's disks are added
+// after the cloned ones; nets, vsock and balloon, when given, replace the source's.
+struct CloneOptions {
+  std::string from;   // a VM or image name ("vm:NAME"/"image:NAME" when both exist)
+  bool full = false;  // copy the disks instead of making overlays
+  bool kernel = false, initrd = false, cmdline = false, cpus = false, memory = false;
 };
 
 class VmManager {
@@ -75,6 +88,16 @@ class VmManager {
 
   std::string vm_dir(const std::string& name) const;
 
+  // Clones (vm_clone.cc): a VM whose disks are qcow2 overlays backed by the
+  // source's disks (which become read-only bases), or with full, copies.
+  VmRecord create_from(const VmSpec& spec, const CloneOptions& from, const std::function<void(double)>& progress);
+  // VM images (vm_image.cc): the disks of a stopped VM (and its config), or
+  // one disk file, flattened into <state>/images/NAME/.
+  ImageRecord create_image(const std::string& image, const std::string& from_vm, const std::string& from_file,
+                           const std::function<void(double)>& progress);
+  std::vector<ImageRecord> images();
+  void remove_image(const std::string& image);
+
  private:
   VmRecord existing(const std::string& name);
   VmRecord reconcile(VmRecord r);
@@ -85,6 +108,12 @@ class VmManager {
   VmRecord launch_locked(const std::string& name, const std::function<void(const api::ApiClient&)>& configure);
   StopKind stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force);
   std::string snapshot_dir(const std::string& name, const std::string& snap) const;
+  // Refuses to start a VM with a writable disk that clones are backed by.
+  void check_no_writable_base(const VmRecord& r);
+  // The VM's directory made fresh for a new record (leftovers of a killed
+  // create removed); throws if the name is taken.
+  std::string new_vm_dir(const std::string& name);
+  std::string images_dir() const;
 
   std::string state_dir_;
   std::string exe_;
@@ -93,5 +122,8 @@ class VmManager {
 
 // Checks a VM name: it becomes a directory and a socket name.
 void check_vm_name(const std::string& name);
+// The API bodies `start` sends for the spec's devices (files checked, paths
+// made absolute); drive ids start at disk<first_drive>.
+nlohmann::json device_bodies(const VmSpec& spec, size_t first_drive = 0);
 
 }  // namespace insula::manager

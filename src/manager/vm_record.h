@@ -31,4 +31,25 @@ struct SnapshotRecord {
   int64_t created_at = 0;  // unix seconds
 };
 
+// A VM image (`insula vm image`): disks flattened into <state>/images/NAME/
+// and, when made from a VM, that VM's configuration to clone it with.
+struct ImageRecord {
+  std::string name, dir;
+  // {"kernel", "initrd", "cmdline", "cpus", "memory", "devices"} (JSON text);
+  // a disk-only image (from a plain file) has no kernel.
+  std::string config = "{}";
+  std::string source;      // what it was made from: "vm:NAME" or the file's path
+  int64_t created_at = 0;  // unix seconds
+};
+
+// A disk file that a clone's qcow2 overlay is backed by, and who owns it: a
+// VM (its disk) or an image. While a row exists the owner cannot be removed
+// and no VM may write the base.
+struct BaseRef {
+  std::string vm;          // the clone
+  std::string base;        // absolute path of the backing file
+  std::string owner_kind;  // "vm" or "image"
+  std::string owner;
+};
+
 }  // namespace insula::manager

@@ -83,6 +83,10 @@ VmStore::VmStore(const std::string& state_dir) : path_(state_dir + "/insula.db")
   exec("CREATE TABLE IF NOT EXISTS snapshots ("
        " vm TEXT NOT NULL, name TEXT NOT NULL, state_path TEXT NOT NULL, memory_path TEXT NOT NULL,"
        " memory INTEGER NOT NULL, created_at INTEGER NOT NULL, PRIMARY KEY (vm, name))");
+  exec("CREATE TABLE IF NOT EXISTS clone_bases ("
+       " vm TEXT NOT NULL, base TEXT NOT NULL, owner_kind TEXT NOT NULL, owner TEXT NOT NULL, PRIMARY KEY (vm, base))");
+  exec("CREATE TABLE IF NOT EXISTS images ("
+       " name TEXT PRIMARY KEY, dir TEXT NOT NULL, config TEXT NOT NULL, source TEXT NOT NULL, created_at INTEGER NOT NULL)");
   migrate();
 }
 
@@ -100,9 +104,16 @@ void VmStore::migrate() {
   // databases of every earlier version open. One write transaction: two
   // CLIs opening an old database at once do not both add a column.
   if (has_column("vms", "devices")) return;
+  in_write_transaction([&] {
+    if (!has_column("vms", "devices")) exec("ALTER TABLE vms ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'");
+  });
+}
+
+void VmStore::in_write_transaction(const std::function<void()>& body) {
+  // IMMEDIATE takes the write lock at once: two CLIs cannot interleave.
   exec("BEGIN IMMEDIATE");
   try {
-    if (!has_column("vms", "devices")) exec("ALTER TABLE vms ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'");
+    body();
     exec("COMMIT");
   } catch (...) {
     sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
@@ -122,6 +133,10 @@ void VmStore::exec(const char* sql) {
 }
 
 void VmStore::insert(const VmRecord& r) {
+  insert_vm(r);
+}
+
+void VmStore::insert_vm(const VmRecord& r) {
   auto s = prepare(db_, fmt::format("INSERT INTO vms ({}) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", kColumns).c_str());
   bind_text(s.get(), 1, r.name);
   bind_text(s.get(), 2, r.kernel);
@@ -176,6 +191,9 @@ void VmStore::remove(const std::string& name) {
   auto snaps = prepare(db_, "DELETE FROM snapshots WHERE vm = ?");
   bind_text(snaps.get(), 1, name);
   step_done(db_, snaps.get());
+  auto bases = prepare(db_, "DELETE FROM clone_bases WHERE vm = ?");
+  bind_text(bases.get(), 1, name);
+  step_done(db_, bases.get());
 }
 
 namespace {
@@ -235,16 +253,95 @@ void VmStore::remove_snapshot(const std::string& vm, const std::string& name) {
 
 void VmStore::insert_with_snapshots(const VmRecord& r, const std::vector<SnapshotRecord>& snaps,
                                     const std::function<void()>& before_commit) {
-  exec("BEGIN IMMEDIATE");
-  try {
-    insert(r);
+  in_write_transaction([&] {
+    insert_vm(r);
     for (const auto& s : snaps) insert_snapshot(s);
     before_commit();
-    exec("COMMIT");
-  } catch (...) {
-    sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
-    throw;
-  }
+  });
+}
+
+// Clones and images.
+
+void VmStore::insert_clone(const VmRecord& r, const std::vector<BaseRef>& bases) {
+  in_write_transaction([&] {
+    insert_vm(r);
+    for (const auto& b : bases) {
+      auto s = prepare(db_, "INSERT OR IGNORE INTO clone_bases (vm, base, owner_kind, owner) VALUES (?,?,?,?)");
+      bind_text(s.get(), 1, b.vm);
+      bind_text(s.get(), 2, b.base);
+      bind_text(s.get(), 3, b.owner_kind);
+      bind_text(s.get(), 4, b.owner);
+      step_done(db_, s.get());
+    }
+  });
+}
+
+namespace {
+std::vector<BaseRef> read_bases(sqlite3* db, sqlite3_stmt* s) {
+  std::vector<BaseRef> out;
+  int rc;
+  while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+    out.push_back({column_text(s, 0), column_text(s, 1), column_text(s, 2), column_text(s, 3)});
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db));
+  return out;
+}
+}  // namespace
+
+std::vector<BaseRef> VmStore::bases_owned_by(const std::string& kind, const std::string& owner) {
+  auto s = prepare(db_, "SELECT vm, base, owner_kind, owner FROM clone_bases WHERE owner_kind = ? AND owner = ? ORDER BY vm");
+  bind_text(s.get(), 1, kind);
+  bind_text(s.get(), 2, owner);
+  return read_bases(db_, s.get());
+}
+
+std::vector<BaseRef> VmStore::clones_of(const std::string& base_path) {
+  auto s = prepare(db_, "SELECT vm, base, owner_kind, owner FROM clone_bases WHERE base = ? ORDER BY vm");
+  bind_text(s.get(), 1, base_path);
+  return read_bases(db_, s.get());
+}
+
+namespace {
+constexpr const char* kImageColumns = "name, dir, config, source, created_at";
+
+ImageRecord read_image(sqlite3_stmt* s) {
+  return {column_text(s, 0), column_text(s, 1), column_text(s, 2), column_text(s, 3), sqlite3_column_int64(s, 4)};
+}
+}  // namespace
+
+void VmStore::insert_image(const ImageRecord& r) {
+  auto s = prepare(db_, fmt::format("INSERT INTO images ({}) VALUES (?,?,?,?,?)", kImageColumns).c_str());
+  bind_text(s.get(), 1, r.name);
+  bind_text(s.get(), 2, r.dir);
+  bind_text(s.get(), 3, r.config);
+  bind_text(s.get(), 4, r.source);
+  sqlite3_bind_int64(s.get(), 5, r.created_at ? r.created_at : static_cast<int64_t>(std::time(nullptr)));
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_CONSTRAINT) throw error("an image named {} already exists", r.name);
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+}
+
+std::optional<ImageRecord> VmStore::get_image(const std::string& name) {
+  auto s = prepare(db_, fmt::format("SELECT {} FROM images WHERE name = ?", kImageColumns).c_str());
+  bind_text(s.get(), 1, name);
+  int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) return read_image(s.get());
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return std::nullopt;
+}
+
+std::vector<ImageRecord> VmStore::list_images() {
+  auto s = prepare(db_, fmt::format("SELECT {} FROM images ORDER BY name", kImageColumns).c_str());
+  std::vector<ImageRecord> out;
+  int rc;
+  while ((rc = sqlite3_step(s.get())) == SQLITE_ROW) out.push_back(read_image(s.get()));
+  if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
+  return out;
+}
+
+void VmStore::remove_image(const std::string& name) {
+  auto s = prepare(db_, "DELETE FROM images WHERE name = ?");
+  bind_text(s.get(), 1, name);
+  step_done(db_, s.get());
 }
 
 }  // namespace insula::manager

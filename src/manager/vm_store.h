@@ -35,10 +35,22 @@ class VmStore {
   // (which moves the files into place); any failure rolls all back.
   void insert_with_snapshots(const VmRecord& r, const std::vector<SnapshotRecord>& snaps,
                              const std::function<void()>& before_commit);
+  // Clones and images (vm_clone.cc, vm_image.cc). insert_clone adds the VM
+  // and the bases it depends on in one transaction.
+  void insert_clone(const VmRecord& r, const std::vector<BaseRef>& bases);
+  std::vector<BaseRef> bases_owned_by(const std::string& kind, const std::string& owner);
+  std::vector<BaseRef> clones_of(const std::string& base_path);
+  void insert_image(const ImageRecord& r);  // throws if the name is taken
+  std::optional<ImageRecord> get_image(const std::string& name);
+  std::vector<ImageRecord> list_images();
+  void remove_image(const std::string& name);
 
  private:
   void exec(const char* sql);
-  void migrate();  // brings an older database's schema up to date
+  void insert_vm(const VmRecord& r);  // one statement, inside or outside a transaction
+  void migrate();
+  // Runs body in one BEGIN IMMEDIATE ... COMMIT; rolls back and rethrows on any failure.
+  void in_write_transaction(const std::function<void()>& body);  // brings an older database's schema up to date
   bool has_column(const char* table, const char* column);
   sqlite3* db_ = nullptr;
   std::string path_;
