@@ -42,13 +42,20 @@ std::string embedded_demo_path() {
 
 }  // namespace
 
+std::optional<DefaultGuest> linux_appliance(std::string* missing_notice) {
+  fs::path dir = appliance_dir();
+  if (fs::exists(dir / "vmlinuz") && fs::exists(dir / "initramfs.cpio.gz"))
+    return DefaultGuest{(dir / "vmlinuz").string(), (dir / "initramfs.cpio.gz").string(), "console=ttyS0 panic=-1 quiet", {}};
+  if (missing_notice)
+    *missing_notice = fmt::format("no Linux appliance in {} (run scripts/prepare.d/30-appliance.sh)", dir.string());
+  return std::nullopt;
+}
+
 DefaultGuest choose_default_guest() {
   auto backend = kvm::detect_backend();
-  fs::path dir = appliance_dir();
-  bool have_appliance = fs::exists(dir / "vmlinuz") && fs::exists(dir / "initramfs.cpio.gz");
-  if (backend != kvm::Backend::kPvm && have_appliance) {
-    return {(dir / "vmlinuz").string(), (dir / "initramfs.cpio.gz").string(), "console=ttyS0 panic=-1 quiet", {}};
-  }
+  std::string missing;
+  auto appliance = linux_appliance(&missing);
+  if (backend != kvm::Backend::kPvm && appliance) return *appliance;
   DefaultGuest g;
   g.kernel = embedded_demo_path();
   g.cmdline = "";
@@ -56,8 +63,7 @@ DefaultGuest choose_default_guest() {
     g.notice =
         "this host's /dev/kvm is PVM, which cannot run unmodified Linux: booting the built-in demo guest instead";
   else
-    g.notice = fmt::format("no Linux appliance in {} (run scripts/prepare.d): booting the built-in demo guest",
-                           dir.string());
+    g.notice = missing + ": booting the built-in demo guest";
   return g;
 }
 

@@ -6,8 +6,10 @@
 
 #include "base/error.h"
 #include "base/size.h"
+#include "cli/default_guest.h"
 #include "cli/img_commands.h"
 #include "cli/vm_commands.h"
+#include "kvm/kvm.h"
 #include "vmm/device_options.h"
 
 namespace insula::cli {
@@ -28,7 +30,7 @@ void add_vm_create(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common)
   auto o = std::make_shared<Opts>();
   auto* cmd = vm.add_subcommand("create", "record a new VM (it does not start it)");
   cmd->add_option("name", o->spec.name, "the VM's name")->required();
-  auto* kernel = cmd->add_option("--kernel,-k", o->spec.kernel, "kernel to boot (required unless --from)")
+  auto* kernel = cmd->add_option("--kernel,-k", o->spec.kernel, "kernel to boot (default: the Linux appliance; with --from, the source's)")
                      ->check(CLI::ExistingFile);
   auto* initrd = cmd->add_option("--initrd", o->spec.initrd, "initial ramdisk (with --from, \"\" for none)");
   auto* cmdline = cmd->add_option("--cmdline,--append", o->spec.cmdline, "kernel command line");
@@ -71,7 +73,20 @@ void add_vm_create(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common)
       if (!o->vsock.empty()) o->spec.vsock = vmm::parse_vsock(o->vsock);
       if (o->balloon) o->spec.balloon = vmm::BalloonConfig{*o->balloon, o->deflate_on_oom, o->balloon_stats};
       if (o->clone.full && o->clone.from.empty()) throw error("--full needs --from");
-      if (o->clone.from.empty() && o->spec.kernel.empty()) throw error("--kernel is required (or clone with --from)");
+      if (o->clone.from.empty() && o->spec.kernel.empty()) {
+        // No kernel: the default appliance, as `insula run` boots it.
+        std::string missing;
+        auto appliance = linux_appliance(&missing);
+        if (!appliance) throw error("{}: give --kernel, or clone with --from", missing);
+        o->spec.kernel = appliance->kernel;
+        if (initrd->count() == 0) o->spec.initrd = appliance->initrd;
+        if (cmdline->count() == 0) o->spec.cmdline = appliance->cmdline;
+        if (kvm::detect_backend() == kvm::Backend::kPvm)
+          fmt::print(stderr,
+                     "insula: note: the Linux appliance cannot boot on this host's /dev/kvm (PVM): start {} on a host "
+                     "with VT-x/AMD-V\n",
+                     o->spec.name);
+      }
       if (!o->spec.initrd.empty() && !std::filesystem::is_regular_file(o->spec.initrd))
         throw error("--initrd {}: no such file", o->spec.initrd);
       auto& c = o->clone;

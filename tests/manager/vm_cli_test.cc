@@ -110,6 +110,33 @@ TEST_F(VmCli, EachVmmRunsInItsOwnLimitedCgroup) {
   EXPECT_FALSE(std::filesystem::exists(dir)) << "the cgroup outlived its VM";
 }
 
+// Without --kernel a VM gets the Linux appliance ($INSULA_APPLIANCE_DIR here).
+TEST_F(VmCli, CreateWithoutKernelUsesTheAppliance) {
+  std::string appliance = dir_.path() + "/appliance";
+  std::filesystem::create_directories(appliance);
+  auto create = [&](const std::string& name, std::vector<std::string> extra = {}) {
+    std::vector<std::string> argv{"/usr/bin/env", "INSULA_APPLIANCE_DIR=" + appliance, insula_binary(), "vm",
+                                  "--state-dir", dir_.path(), "create", name};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return run(argv, {}, 30);
+  };
+  auto r = create("none");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("no Linux appliance in " + appliance), std::string::npos) << r.err;
+  EXPECT_TRUE(list().empty());
+  { std::ofstream(appliance + "/vmlinuz") << "kernel"; }
+  { std::ofstream(appliance + "/initramfs.cpio.gz") << "initrd"; }
+  r = create("app", {"--memory", "512M"});
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto i = info("app");
+  EXPECT_EQ(i["kernel"], appliance + "/vmlinuz");
+  EXPECT_EQ(i["initrd"], appliance + "/initramfs.cpio.gz");
+  EXPECT_NE(i["cmdline"].get<std::string>().find("console=ttyS0"), std::string::npos);
+  // An explicit command line wins.
+  ASSERT_EQ(create("app2", {"--cmdline", "console=ttyS0 insula.nomodules=1"}).status, 0);
+  EXPECT_EQ(info("app2")["cmdline"], "console=ttyS0 insula.nomodules=1");
+}
+
 TEST_F(VmCli, CreateListInfoRmWithoutKvm) {
   auto r = vm({"create", "a", "--kernel", test_guest("ticker_pvh.elf"), "--cpus", "2", "--memory", "128M",
                "--cmdline", "console=ttyS0"});
