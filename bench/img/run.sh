@@ -1,67 +1,94 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: `insula img bench|convert` against `qemu-img` on the
-# same files, in one run. Prints a Markdown table (seconds, ratio = insula /
-# qemu-img; below 1.00 means insula is faster). Not a test.
+# same files, in one run. Prints a Markdown table (median seconds of REPS
+# rounds, ratio = insula / qemu-img; below 1.00 means insula is faster).
+# Not a test.
 #
-# usage: bench/img/run.sh [path/to/insula] [scratch-dir]
+# Fairness on a shared machine: each timed command starts after `sync` (not
+# timed), so the dirty page cache one command leaves (convert does not flush,
+# like qemu-img's default -t unsafe) does not throttle the next; and the two
+# tools take turns going first, round by round.
+#
+# usage: REPS=3 bench/img/run.sh [path/to/insula] [scratch-dir]
 set -euo pipefail
 INSULA=${1:-build/insula}
 DIR=${2:-$(git rev-parse --show-toplevel 2>/dev/null || pwd)/.cache/images-bench}
+REPS=${REPS:-3}
 mkdir -p "$DIR"
 INSULA=$(realpath "$INSULA")
 cd "$DIR"
 
 secs() {  # run a command, print its wall time in seconds
   local t0 t1
+  sync
   t0=$(date +%s.%N)
   "$@" >/dev/null
   t1=$(date +%s.%N)
   echo "$t1 - $t0" | bc -l
 }
-row() {  # name, qemu seconds, insula seconds
-  printf '| %s | %.3f | %.3f | %.2f |\n' "$1" "$2" "$3" "$(echo "$3 / $2" | bc -l)"
+declare -A Q I
+ROWS=()
+pair() {  # name, qemu command, insula command (each a string); records both times
+  local name=$1 q i
+  if [ $((ROUND % 2)) = 1 ]; then
+    q=$(secs bash -c "$2"); i=$(secs bash -c "$3")
+  else
+    i=$(secs bash -c "$3"); q=$(secs bash -c "$2")
+  fi
+  [ "$ROUND" = 1 ] && ROWS+=("$name")
+  Q[$name]+="$q "; I[$name]+="$i "
 }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
-echo "| case | qemu-img (s) | insula (s) | ratio |"
-echo "|---|---|---|---|"
-# qemu-img bench defaults: 75000 requests of 4 KiB, 64 in flight, sequential.
-for fmt in qcow2 raw; do
-  for cache in writeback none; do
-    rm -f q.$fmt i.$fmt
-    qemu-img create -q -f $fmt q.$fmt 1G
-    "$INSULA" img create -f $fmt i.$fmt 1G >/dev/null
-    row "bench read fresh $fmt cache=$cache" "$(secs qemu-img bench -f $fmt -t $cache q.$fmt)" \
-      "$(secs "$INSULA" img bench -f $fmt -t $cache i.$fmt)"
-    row "bench write fresh $fmt cache=$cache" "$(secs qemu-img bench -w -f $fmt -t $cache q.$fmt)" \
-      "$(secs "$INSULA" img bench -w -f $fmt -t $cache i.$fmt)"
-    row "bench write allocated $fmt cache=$cache" "$(secs qemu-img bench -w -f $fmt -t $cache q.$fmt)" \
-      "$(secs "$INSULA" img bench -w -f $fmt -t $cache i.$fmt)"
-    row "bench read allocated $fmt cache=$cache" "$(secs qemu-img bench -f $fmt -t $cache q.$fmt)" \
-      "$(secs "$INSULA" img bench -f $fmt -t $cache i.$fmt)"
-  done
-done
-
-# Convert: a 1 GiB sparse raw file, half of it random data in 1 MiB pieces.
+# Convert inputs: a 1 GiB sparse raw file, half of it random data in 1 MiB
+# pieces; 256 MiB of repetitive text for -c.
 if [ ! -f src.raw ]; then
   truncate -s 1G src.raw
   for i in $(seq 0 2 1023); do
     dd if=/dev/urandom of=src.raw bs=1M seek=$i count=1 conv=notrunc status=none
   done
 fi
-# Compressible input for -c: 256 MiB of repetitive text.
 if [ ! -f text.raw ]; then
   (yes "insula compares its qcow2 compression with qemu-img, line by line" || true) | head -c 256M > text.raw
 fi
-rm -f q.qcow2 i.qcow2 q.raw i.raw
-row "convert raw->qcow2 (1 GiB, half data)" "$(secs qemu-img convert -O qcow2 src.raw q.qcow2)" \
-  "$(secs "$INSULA" img convert -O qcow2 src.raw i.qcow2)"
-row "convert qcow2->raw" "$(secs qemu-img convert -O raw q.qcow2 q.raw)" \
-  "$(secs "$INSULA" img convert -O raw i.qcow2 i.raw)"
-rm -f q.qcow2 i.qcow2
-row "convert -c raw->qcow2 (256 MiB text)" "$(secs qemu-img convert -c -O qcow2 text.raw q.qcow2)" \
-  "$(secs "$INSULA" img convert -c -O qcow2 text.raw i.qcow2)"
-row "convert compressed qcow2->raw" "$(secs qemu-img convert -O raw q.qcow2 q.raw)" \
-  "$(secs "$INSULA" img convert -O raw i.qcow2 i.raw)"
-# The outputs must match, or the timings mean nothing.
-qemu-img compare -q text.raw i.qcow2 || echo "WARNING: insula convert -c output differs"
-cmp -s i.raw text.raw || echo "WARNING: insula qcow2->raw output differs"
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+for ROUND in $(seq 1 "$REPS"); do
+  # qemu-img bench defaults: 75000 requests of 4 KiB, 64 in flight, sequential.
+  for fmt in qcow2 raw; do
+    for cache in writeback none; do
+      rm -f q.$fmt i.$fmt
+      qemu-img create -q -f $fmt q.$fmt 1G
+      "$INSULA" img create -f $fmt i.$fmt 1G >/dev/null
+      for what in "read fresh:" "write fresh:-w" "write allocated:-w" "read allocated:"; do
+        w=${what#*:}
+        pair "bench ${what%%:*} $fmt cache=$cache" "qemu-img bench $w -f $fmt -t $cache q.$fmt" \
+          "$INSULA img bench $w -f $fmt -t $cache i.$fmt"
+      done
+    done
+  done
+  rm -f q.qcow2 i.qcow2 q.raw i.raw
+  pair "convert raw->qcow2 (1 GiB, half data)" "qemu-img convert -O qcow2 src.raw q.qcow2" \
+    "$INSULA img convert -O qcow2 src.raw i.qcow2"
+  pair "convert qcow2->raw" "rm -f q.raw; qemu-img convert -O raw q.qcow2 q.raw" \
+    "rm -f i.raw; $INSULA img convert -O raw i.qcow2 i.raw"
+  cmp -s i.raw src.raw || echo "WARNING: insula qcow2->raw output differs" >&2
+  rm -f q.qcow2 i.qcow2
+  pair "convert -c raw->qcow2 (256 MiB text)" "qemu-img convert -c -O qcow2 text.raw q.qcow2" \
+    "$INSULA img convert -c -O qcow2 text.raw i.qcow2"
+  pair "convert compressed qcow2->raw" "rm -f q.raw; qemu-img convert -O raw q.qcow2 q.raw" \
+    "rm -f i.raw; $INSULA img convert -O raw i.qcow2 i.raw"
+  # The outputs must match, or the timings mean nothing.
+  qemu-img compare -q text.raw i.qcow2 || echo "WARNING: insula convert -c output differs" >&2
+  cmp -s i.raw text.raw || echo "WARNING: insula compressed qcow2->raw output differs" >&2
+done
+
+echo "| case | qemu-img (s) | insula (s) | ratio | insula runs (s) |"
+echo "|---|---|---|---|---|"
+for name in "${ROWS[@]}"; do
+  q=$(echo "${Q[$name]}" | median); i=$(echo "${I[$name]}" | median)
+  printf '| %s | %.3f | %.3f | %.2f | %s|\n' "$name" "$q" "$i" "$(echo "$i / $q" | bc -l)" \
+    "$(for x in ${I[$name]}; do printf '%.2f ' "$x"; done)"
+done
+echo
+echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg); rounds: $REPS"

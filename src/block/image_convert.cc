@@ -2,8 +2,13 @@
 // sparse (zero ranges are skipped, all-zero clusters detected), optionally
 // compressing qcow2 clusters, optionally as an overlay of a backing file
 // (-B) holding only the clusters that differ from it.
+#include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <exception>
 #include <filesystem>
+#include <mutex>
+#include <thread>
 
 #include "base/error.h"
 #include "block/image_ops.h"
@@ -29,6 +34,11 @@ bool is_zero(std::span<const uint8_t> buf) {
 }
 
 namespace {
+
+// Windows converted at once by default (qemu-img: 8 requests in flight). On
+// the 2 loaded cores measured so far, 4 gave no clear gain over 1 (the rows
+// are bound by the CPU share the machine gives): they are for idle cores.
+constexpr unsigned kConvertThreads = 4;
 
 // Whether the source's backing file is `backing` (then what the source takes
 // from its backing chain needs no copy into an overlay of that same file).
@@ -155,22 +165,22 @@ void convert_image(const ConvertRequest& req, const Progress& progress) {
 
   // Work in units of the output cluster, so zero detection matches what can
   // stay unallocated.
-  uint64_t unit = qdst ? qdst->cluster_size() : 4096;
+  const uint64_t unit = qdst ? qdst->cluster_size() : 4096;
   uint64_t chunk = std::max<uint64_t>(unit, 4 << 20);
   chunk -= chunk % unit;
-  std::vector<uint8_t> buf(chunk);
-  uint64_t pos = 0;
-  while (pos < size) {
-    // block_status resolves the backing chain: anything but data reads as zeros.
-    Extent e = src->block_status(pos, std::min(chunk, size - pos));
-    uint64_t len = std::max<uint64_t>(1, e.length);
-    if (e.kind != Extent::Kind::kData) {
-      pos += len;
-    } else {
+  // Copies one window [w, w_end) (w unit aligned) through buf.
+  auto copy_window = [&](uint64_t w, uint64_t w_end, std::vector<uint8_t>& buf) {
+    for (uint64_t pos = w; pos < w_end;) {
+      // block_status resolves the backing chain: anything but data reads as zeros.
+      Extent e = src->block_status(pos, w_end - pos);
+      uint64_t len = std::max<uint64_t>(1, e.length);
+      if (e.kind != Extent::Kind::kData) {
+        pos += len;
+        continue;
+      }
       // Whole output units, so zero clusters can be judged and skipped.
       uint64_t start_unit = pos - pos % unit;
-      uint64_t end_unit = std::min(size, (pos + len + unit - 1) / unit * unit);
-      end_unit = std::min(end_unit, start_unit + chunk);
+      uint64_t end_unit = std::min(w_end, (pos + len + unit - 1) / unit * unit);
       std::span<uint8_t> b(buf.data(), end_unit - start_unit);
       src->read(start_unit, b);
       for (uint64_t off = 0; off < b.size();) {
@@ -195,8 +205,39 @@ void convert_image(const ConvertRequest& req, const Progress& progress) {
       }
       pos = end_unit;
     }
-    if (progress) progress(static_cast<double>(pos) / static_cast<double>(size));
-  }
+  };
+  // Several windows in flight (qemu-img convert keeps 8 requests going):
+  // reads, zero checks, compression and writes of different windows overlap,
+  // over the thread-safe devices. Each window is written as whole runs, so a
+  // qcow2 output stays contiguous within a window.
+  const uint64_t windows = (size + chunk - 1) / chunk;
+  std::atomic<uint64_t> next{0}, done{0};
+  std::atomic<bool> failed{false};
+  std::exception_ptr failure;
+  std::mutex progress_lock;
+  auto worker = [&] {
+    std::vector<uint8_t> buf(chunk);
+    try {
+      for (uint64_t i; !failed && (i = next.fetch_add(1)) < windows;) {
+        copy_window(i * chunk, std::min(size, (i + 1) * chunk), buf);
+        uint64_t d = done.fetch_add(1) + 1;
+        if (progress) {
+          std::lock_guard g(progress_lock);
+          progress(static_cast<double>(d) / static_cast<double>(windows));
+        }
+      }
+    } catch (...) {
+      std::lock_guard g(progress_lock);
+      if (!failed.exchange(true)) failure = std::current_exception();
+    }
+  };
+  unsigned threads = req.threads ? req.threads : kConvertThreads;
+  threads = static_cast<unsigned>(std::clamp<uint64_t>(windows, 1, threads));
+  std::vector<std::jthread> pool;
+  for (unsigned t = 1; t < threads; ++t) pool.emplace_back(worker);
+  worker();
+  pool.clear();  // joins
+  if (failure) std::rethrow_exception(failure);
   if (req.flush) dst->flush();
   if (progress) progress(1.0);
 }

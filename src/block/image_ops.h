@@ -79,6 +79,8 @@ struct ConvertRequest {
   // -B/-F: the output is an overlay of this file (qcow2 only); only the
   // clusters where the source reads differently from it are written.
   std::string backing_file, backing_format;
+  // Windows copied in parallel (-m); 0 = the default. Not used with -B.
+  unsigned threads = 0;
 };
 void convert_image(const ConvertRequest& req, const Progress& progress);
 

@@ -314,14 +314,18 @@ void Qcow2Image::write_locked(uint64_t offset, std::span<const uint8_t> buf) {
       check_host_range(host, k * cs_);
       file_end_ = std::max<uint64_t>(file_end_, host + k * cs_);
       // Head: bytes of the first cluster before the write.
+      auto zeros_before = [&](uint64_t idx) {  // whether cluster idx read as zeros
+        uint64_t cstart = (l1_index * l2_entries_ + idx) * cs_;
+        uint64_t old = t[idx];
+        return (!(old & kOffsetMask) && !(old & kCompressed) && (!backing_ || cstart >= backing_size_)) ||
+               (h_.version >= 3 && (old & kZeroFlag) && !(old & kCompressed));
+      };
       auto fill = [&](uint64_t idx, uint64_t vfrom, uint64_t vto) {  // keep old content of [vfrom, vto)
         if (vfrom >= vto) return;
         uint64_t cstart = (l1_index * l2_entries_ + idx) * cs_;
         uint64_t old = t[idx];
-        bool zeros = (!(old & kOffsetMask) && !(old & kCompressed) && (!backing_ || cstart >= backing_size_)) ||
-                     (h_.version >= 3 && (old & kZeroFlag) && !(old & kCompressed));
         uint64_t hbase = host + (idx - i) * cs_;
-        if (zeros) {
+        if (zeros_before(idx)) {
           file_.zero_range(hbase + (vfrom - cstart), vto - vfrom);
           return;
         }
@@ -329,10 +333,16 @@ void Qcow2Image::write_locked(uint64_t offset, std::span<const uint8_t> buf) {
         old_cluster_content(old, cstart, c);
         file_.write(hbase + (vfrom - cstart), std::span<const uint8_t>(c).subspan(vfrom - cstart, vto - vfrom));
       };
-      fill(i, cluster_start, pos);
       uint64_t last_idx = i + k - 1;
       uint64_t last_start = (l1_index * l2_entries_ + last_idx) * cs_;
-      fill(last_idx, run_end, last_start + cs_);
+      if ((pos > cluster_start || run_end < last_start + cs_) && zeros_before(i) && zeros_before(last_idx)) {
+        // Like QEMU: one zeroing of the whole run rather than one per side
+        // (a request in the middle of a new cluster made two).
+        file_.zero_range(host, k * cs_);
+      } else {
+        fill(i, cluster_start, pos);
+        fill(last_idx, run_end, last_start + cs_);
+      }
       file_.write(host + (pos - cluster_start), buf.subspan(pos - offset, run_end - pos));
       std::vector<uint64_t> old(t.begin() + static_cast<ptrdiff_t>(i), t.begin() + static_cast<ptrdiff_t>(i + k));
       for (uint64_t j = 0; j < k; ++j) t[i + j] = (host + j * cs_) | kCopied;

@@ -1,4 +1,4 @@
-// `insula img convert [-f fmt] [-O fmt] [-B backing [-F fmt]] [-c] [-p] [-t cache] [-o opts] src dst`
+// `insula img convert [-f fmt] [-O fmt] [-B backing [-F fmt]] [-c] [-m n] [-p] [-t cache] [-o opts] src dst`
 #include "cli/img_commands.h"
 
 namespace insula::cli {
@@ -11,6 +11,7 @@ void add_img_convert(CLI::App& img, Context&) {
   c->add_option("-f", r->source_format, "source format (detected when absent)");
   c->add_option("-O", r->dest_format, "output format: raw (default) or qcow2");
   c->add_flag("-c", r->compress, "compress the output clusters (qcow2)");
+  c->add_option("-m", r->threads, "windows of 4 MiB copied in parallel (default 4)")->check(CLI::Range(1, 16));
   c->add_flag("-p", *progress, "show progress");
   c->add_option("-o", *opts, "output format options (as for create)");
   c->add_option("-B", r->backing_file,

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -180,6 +181,54 @@ TEST(Qcow2, ConcurrentWritersAndReaders) {
   for (auto& th : threads) th.join();
   dev.reset();
   expect_clean(dir / "t.qcow2");
+}
+
+// Allocating writes run their data I/O unlocked: threads writing different
+// parts of the same new clusters (copy-on-write from a backing file) must
+// wait for each other's allocation, or one's copy of the old data would
+// overwrite another's new data. Zeroing and discard run alongside.
+TEST(Qcow2, ConcurrentPartialWritesToSameClusters) {
+  TempDir dir;
+  auto base = random_bytes(4 << 20, 11);
+  {
+    std::ofstream f(dir / "base.raw", std::ios::binary);
+    f.write(reinterpret_cast<const char*>(base.data()), static_cast<std::streamsize>(base.size()));
+  }
+  Qcow2CreateOptions o;
+  o.size = 4 << 20;
+  o.backing_file = "base.raw";
+  o.backing_format = "raw";
+  create_qcow2(dir / "top.qcow2", o);
+  auto dev = open_image(dir / "top.qcow2");
+  constexpr uint64_t kClusters = 48, kPiece = 4096;  // clusters 0..47 written, 48..63 zeroed
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      std::mt19937_64 rng(static_cast<uint64_t>(t) + 100);
+      std::vector<uint64_t> order;
+      for (uint64_t c = 0; c < kClusters; ++c)
+        for (uint64_t j = 0; j < 4; ++j) order.push_back(c * 16 + static_cast<uint64_t>(t) * 4 + j);
+      std::shuffle(order.begin(), order.end(), rng);
+      for (uint64_t piece : order) dev->write(piece * kPiece, std::vector<uint8_t>(kPiece, static_cast<uint8_t>(piece)));
+    });
+  }
+  threads.emplace_back([&] {
+    for (uint64_t c = kClusters; c < 64; ++c) {
+      if (c % 2) dev->write_zeroes(c * 65536 + 512, 65536 - 512, false);  // keeps the first 512 bytes
+      else dev->discard(c * 65536, 65536);
+    }
+  });
+  for (auto& th : threads) th.join();
+  std::vector<uint8_t> got(4 << 20);
+  dev->read(0, got);
+  for (uint64_t piece = 0; piece < kClusters * 16; ++piece)
+    ASSERT_EQ(got[piece * kPiece + 123], static_cast<uint8_t>(piece)) << "piece " << piece;
+  for (uint64_t c = kClusters; c < 64; ++c) {
+    EXPECT_EQ(got[c * 65536 + 600], 0) << "cluster " << c;
+    EXPECT_EQ(got[c * 65536 + 100], c % 2 ? base[c * 65536 + 100] : 0) << "cluster " << c;
+  }
+  dev.reset();
+  expect_clean(dir / "top.qcow2");
 }
 
 TEST(Qcow2, CompressedWriteReadsBack) {
