@@ -36,8 +36,9 @@ std::optional<std::string> snapshot_id(block::Qcow2Image& q, const std::string& 
 }
 
 // Opens every writable disk of r as qcow2; throws before anything changes
-// when one is raw, missing, or a base that clones read.
-std::vector<QcowDisk> open_disks(const VmRecord& r, VmStore& store) {
+// when one is a base that clones read, or (unless unopened collects them) is
+// raw or cannot be opened.
+std::vector<QcowDisk> open_disks(const VmRecord& r, VmStore& store, std::vector<std::string>* unopened = nullptr) {
   auto devices = nlohmann::json::parse(r.devices, nullptr, false);
   if (!devices.is_object()) throw error("the device record of VM {} is not valid JSON", r.name);
   std::vector<QcowDisk> out;
@@ -50,19 +51,26 @@ std::vector<QcowDisk> open_disks(const VmRecord& r, VmStore& store) {
         throw error("VM {}'s disk {} is the read-only base of clone {}: a snapshot would write it under the clone. "
                     "Take the snapshot in the clone, or remove the clone first",
                     r.name, disk.path, c.vm);
-    block::OpenOptions o;
-    o.format = d.value("format", "");
-    o.ignore_backing = true;  // internal snapshots live in this file alone
-    disk.dev = block::open_image(disk.path, o);
-    disk.q = dynamic_cast<block::Qcow2Image*>(disk.dev.get());
-    if (!disk.q)
-      throw error("VM {}'s disk {} is a {} image: only qcow2 disks have internal snapshots. Convert it "
-                  "(insula img convert -O qcow2 {} NEW.qcow2) and give the VM that disk, or take a full snapshot "
-                  "of the running VM instead",
-                  r.name, disk.path, disk.dev->format(), disk.path);
+    try {
+      block::OpenOptions o;
+      o.format = d.value("format", "");
+      o.ignore_backing = true;  // internal snapshots live in this file alone
+      disk.dev = block::open_image(disk.path, o);
+      disk.q = dynamic_cast<block::Qcow2Image*>(disk.dev.get());
+      if (!disk.q)
+        throw error("VM {}'s disk {} is a {} image: only qcow2 disks have internal snapshots. Convert it "
+                    "(insula img convert -O qcow2 {} NEW.qcow2) and give the VM that disk, or take a full snapshot "
+                    "of the running VM instead",
+                    r.name, disk.path, disk.dev->format(), disk.path);
+    } catch (const Error& e) {
+      if (!unopened) throw;
+      unopened->push_back(e.what());
+      continue;
+    }
     out.push_back(std::move(disk));
   }
-  if (out.empty()) throw error("VM {} has no writable disks: a disk-only snapshot would hold nothing", r.name);
+  if (out.empty() && !unopened)
+    throw error("VM {} has no writable disks: a disk-only snapshot would hold nothing", r.name);
   return out;
 }
 
@@ -145,7 +153,10 @@ VmRecord VmManager::restore_disks(const std::string& name, const SnapshotRecord&
 void VmManager::remove_disk_snapshot(const std::string& name, const std::string& snap) {
   VmRecord r = reconcile(existing(name));
   require_stopped(r, "deleting a disk-only snapshot");
-  auto disks = open_disks(r, store_);
+  // A disk that is gone or unreadable must not pin the record forever: it is
+  // skipped and named afterwards.
+  std::vector<std::string> unopened;
+  auto disks = open_disks(r, store_, &unopened);
   // The record goes first: a crash then leaves internal snapshots without a
   // record (named by the next snapshot of that name), never a record that
   // promises snapshots some disk no longer has.
@@ -156,6 +167,9 @@ void VmManager::remove_disk_snapshot(const std::string& name, const std::string&
       d.q->flush();
     }
   }
+  if (!unopened.empty())
+    throw error("snapshot {} of VM {} removed, but not from {} disk(s) that could not be opened: {}", snap, name,
+                unopened.size(), fmt::join(unopened, "; "));
 }
 
 }  // namespace insula::manager

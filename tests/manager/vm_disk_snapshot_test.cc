@@ -125,6 +125,13 @@ TEST_F(VmDiskSnapshot, SnapshotChangeRestoreRemove) {
   qemu_check_clean(a_);
   qemu_check_clean(b_);
   refused({"snapshot-rm", "d", "s1"}, "no snapshot named s1");
+
+  // A disk that is gone does not pin the record: removed, and the disk named.
+  ok({"snapshot", "d", "s2", "--disk-only"});
+  fs::remove(b_);
+  refused({"snapshot-rm", "d", "s2"}, "could not be opened");
+  EXPECT_EQ(snapshots("d").size(), 0u);
+  EXPECT_EQ(qemu_snapshots(a_).find("s2"), std::string::npos);
 }
 
 TEST_F(VmDiskSnapshot, RawDiskIsRefused) {
