@@ -1,4 +1,4 @@
-// `insula vm snapshot NAME SNAP [--keep-paused]`, `insula vm restore NAME SNAP`,
+// `insula vm snapshot NAME SNAP [--keep-paused | --disk-only]`, `insula vm restore NAME SNAP`,
 // `insula vm snapshots NAME [--output json]`, `insula vm snapshot-rm NAME SNAP`.
 #include <ctime>
 
@@ -20,7 +20,7 @@ std::string local_time(int64_t t) {
 
 struct Opts {
   std::string name, snap;
-  bool keep_paused = false;
+  bool keep_paused = false, disk_only = false;
   std::string output = "table";
 };
 
@@ -28,24 +28,33 @@ struct Opts {
 
 void add_vm_snapshot(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common) {
   auto o = std::make_shared<Opts>();
-  auto* snap = vm.add_subcommand("snapshot", "save a running VM's memory and device state (pauses it meanwhile)");
+  auto* snap = vm.add_subcommand("snapshot",
+                                 "save a running VM's memory and device state (pauses it meanwhile), or with "
+                                 "--disk-only a stopped VM's qcow2 disks");
   snap->add_option("name", o->name, "the VM's name")->required();
   snap->add_option("snapshot", o->snap, "the snapshot's name")->required();
-  snap->add_flag("--keep-paused", o->keep_paused, "leave the VM paused afterwards");
+  auto* keep = snap->add_flag("--keep-paused", o->keep_paused, "leave the VM paused afterwards");
+  snap->add_flag("--disk-only", o->disk_only,
+                 "a qcow2 internal snapshot in every writable disk of the stopped VM, no memory or device state")
+      ->excludes(keep);
   snap->callback([o, common, &ctx] {
     run_verb(ctx, [&] {
-      auto s = open_manager(*common).snapshot(o->name, o->snap, o->keep_paused);
+      auto m = open_manager(*common);
+      auto s = o->disk_only ? m.snapshot_disks(o->name, o->snap) : m.snapshot(o->name, o->snap, o->keep_paused);
       fmt::print("{} snapshot {} created\n", s.vm, s.name);
     });
   });
 
-  auto* restore = vm.add_subcommand("restore", "stop the VM if it runs and resume it from a snapshot");
+  auto* restore = vm.add_subcommand("restore",
+                                    "stop the VM if it runs and resume it from a full snapshot, or revert the "
+                                    "disks of a stopped VM to a disk-only one");
   restore->add_option("name", o->name, "the VM's name")->required();
   restore->add_option("snapshot", o->snap, "the snapshot's name")->required();
   restore->callback([o, common, &ctx] {
     run_verb(ctx, [&] {
       auto r = open_manager(*common).restore(o->name, o->snap);
-      fmt::print("{} {} from snapshot {}\n", r.name, r.state, o->snap);
+      if (r.pid == 0) fmt::print("{} stopped, its disks reverted to snapshot {}\n", r.name, o->snap);
+      else fmt::print("{} {} from snapshot {}\n", r.name, r.state, o->snap);
     });
   });
 
@@ -58,13 +67,15 @@ void add_vm_snapshot(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> commo
       if (o->output == "json") {
         nlohmann::json j = nlohmann::json::array();
         for (const auto& s : snaps)
-          j.push_back({{"name", s.name}, {"vm", s.vm}, {"memory_mib", s.memory >> 20}, {"state_path", s.state_path},
+          j.push_back({{"name", s.name}, {"vm", s.vm}, {"kind", s.kind}, {"memory_mib", s.memory >> 20}, {"state_path", s.state_path},
                        {"memory_path", s.memory_path}, {"created_at", s.created_at}});
         fmt::print("{}\n", j.dump(2));
         return;
       }
-      fmt::print("{:<24} {:>10} {:<19}\n", "NAME", "MEMORY", "CREATED");
-      for (const auto& s : snaps) fmt::print("{:<24} {:>10} {:<19}\n", s.name, format_size(s.memory), local_time(s.created_at));
+      fmt::print("{:<24} {:<5} {:>10} {:<19}\n", "NAME", "KIND", "MEMORY", "CREATED");
+      for (const auto& s : snaps)
+        fmt::print("{:<24} {:<5} {:>10} {:<19}\n", s.name, s.kind, s.kind == "full" ? format_size(s.memory) : "-",
+                   local_time(s.created_at));
     });
   });
 

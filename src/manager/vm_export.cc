@@ -230,7 +230,8 @@ ExportResult VmManager::export_vm(const std::string& name, const ExportOptions& 
   nlohmann::json snaps = nlohmann::json::array();
   for (const auto& s : store_.list_snapshots(name)) {
     bool wanted = o.snapshot.empty() ? true : s.name == o.snapshot;
-    if (!wanted) continue;
+    // Disk-only snapshots travel inside the qcow2 disks (copied whole unless flattened).
+    if (!wanted || s.kind != "full") continue;
     std::string base = "snapshots/" + s.name;
     members.push_back(Member{base + "/state", s.state_path, 0, {}});
     members.push_back(Member{base + "/memory", s.memory_path, 0, {}});

@@ -75,7 +75,11 @@ class VmManager {
   // full state and RAM under the VM's directory, records it, and resumes it
   // unless keep_paused (a VM that was paused stays paused).
   SnapshotRecord snapshot(const std::string& name, const std::string& snap, bool keep_paused);
-  // Stops the VM if it runs, then starts a VMM that loads the snapshot.
+  // Disk-only (vm_disk_snapshot.cc): a qcow2 internal snapshot named snap in
+  // every writable disk of a stopped VM, all or none, then the record.
+  SnapshotRecord snapshot_disks(const std::string& name, const std::string& snap);
+  // Full: stops the VM if it runs, then starts a VMM that loads the snapshot.
+  // Disk-only: the VM must be stopped; reverts every disk and leaves it stopped.
   VmRecord restore(const std::string& name, const std::string& snap);
   std::vector<SnapshotRecord> snapshots(const std::string& name);
   void remove_snapshot(const std::string& name, const std::string& snap);
@@ -108,6 +112,9 @@ class VmManager {
   VmRecord launch_locked(const std::string& name, const std::function<void(const api::ApiClient&)>& configure);
   StopKind stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force);
   std::string snapshot_dir(const std::string& name, const std::string& snap) const;
+  // With the VM's lock held (vm_disk_snapshot.cc).
+  VmRecord restore_disks(const std::string& name, const SnapshotRecord& s);
+  void remove_disk_snapshot(const std::string& name, const std::string& snap);
   // Refuses to start a VM with a writable disk that clones are backed by.
   void check_no_writable_base(const VmRecord& r);
   // The VM's directory made fresh for a new record (leftovers of a killed
@@ -122,6 +129,8 @@ class VmManager {
 
 // Checks a VM name: it becomes a directory and a socket name.
 void check_vm_name(const std::string& name);
+// Checks a snapshot name: the same rules (it becomes a directory).
+void check_snapshot_name(const std::string& snap);
 // The API bodies `start` sends for the spec's devices (files checked, paths
 // made absolute); drive ids start at disk<first_drive>.
 nlohmann::json device_bodies(const VmSpec& spec, size_t first_drive = 0);

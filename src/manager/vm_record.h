@@ -22,10 +22,13 @@ struct VmRecord {
   int64_t created_at = 0;  // unix seconds
 };
 
-// One snapshot of a VM (`insula vm snapshot`): its two files, under the
-// VM's directory. A record exists only once both files are complete.
+// One snapshot of a VM (`insula vm snapshot`). A full one is two files under
+// the VM's directory; a record exists only once both are complete. A
+// disk-only one is a qcow2 internal snapshot named `name` in every writable
+// disk of the VM (no files, paths empty); recorded once every disk has it.
 struct SnapshotRecord {
   std::string vm, name;
+  std::string kind = "full";  // "full" (memory + devices + disks) or "disk"
   std::string state_path, memory_path;
   uint64_t memory = 0;     // guest RAM size: the memory file's size
   int64_t created_at = 0;  // unix seconds

@@ -27,13 +27,17 @@ std::string VmManager::snapshot_dir(const std::string& name, const std::string& 
   return vm_dir(name) + "/snapshots/" + snap;
 }
 
-SnapshotRecord VmManager::snapshot(const std::string& name, const std::string& snap, bool keep_paused) {
+void check_snapshot_name(const std::string& snap) {
   try {
     check_vm_name(snap);
   } catch (const Error&) {
     throw error("invalid snapshot name \"{}\": use 1-48 letters, digits, '-', '_' or '.', not starting with '.' or '-'",
                 snap);
   }
+}
+
+SnapshotRecord VmManager::snapshot(const std::string& name, const std::string& snap, bool keep_paused) {
+  check_snapshot_name(snap);
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
   if (r.pid == 0) throw error("VM {} is not running: only a running or paused VM can be snapshotted", name);
@@ -76,6 +80,7 @@ VmRecord VmManager::restore(const std::string& name, const std::string& snap) {
   VmRecord r = reconcile(existing(name));
   auto s = store_.get_snapshot(name, snap);
   if (!s) throw error("VM {} has no snapshot named {} (see insula vm snapshots {})", name, snap, name);
+  if (s->kind == "disk") return restore_disks(name, *s);
   for (const auto& f : {s->state_path, s->memory_path})
     if (!fs::exists(f)) throw error("snapshot {} of VM {} is missing its file {}: remove it (insula vm snapshot-rm)", snap, name, f);
   // Checked before the running VM is stopped: a damaged snapshot changes nothing.
@@ -105,7 +110,9 @@ std::vector<SnapshotRecord> VmManager::snapshots(const std::string& name) {
 void VmManager::remove_snapshot(const std::string& name, const std::string& snap) {
   VmLock lock(vm_dir(name) + ".lock");
   existing(name);
-  if (!store_.get_snapshot(name, snap)) throw error("VM {} has no snapshot named {}", name, snap);
+  auto s = store_.get_snapshot(name, snap);
+  if (!s) throw error("VM {} has no snapshot named {}", name, snap);
+  if (s->kind == "disk") return remove_disk_snapshot(name, snap);
   // The record goes first: a crash then leaves files without a record, which
   // the next snapshot of that name replaces, never a record without files.
   // A VM restored from it keeps running: its RAM mapping holds the file.

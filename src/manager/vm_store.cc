@@ -103,9 +103,11 @@ void VmStore::migrate() {
   // Columns added since the first schema, each only where it is missing, so
   // databases of every earlier version open. One write transaction: two
   // CLIs opening an old database at once do not both add a column.
-  if (has_column("vms", "devices")) return;
+  if (has_column("vms", "devices") && has_column("snapshots", "kind")) return;
   in_write_transaction([&] {
     if (!has_column("vms", "devices")) exec("ALTER TABLE vms ADD COLUMN devices TEXT NOT NULL DEFAULT '{}'");
+    // Snapshots from before disk-only ones existed are all full ones.
+    if (!has_column("snapshots", "kind")) exec("ALTER TABLE snapshots ADD COLUMN kind TEXT NOT NULL DEFAULT 'full'");
   });
 }
 
@@ -197,7 +199,7 @@ void VmStore::remove(const std::string& name) {
 }
 
 namespace {
-constexpr const char* kSnapshotColumns = "vm, name, state_path, memory_path, memory, created_at";
+constexpr const char* kSnapshotColumns = "vm, name, state_path, memory_path, memory, created_at, kind";
 
 SnapshotRecord read_snapshot(sqlite3_stmt* s) {
   SnapshotRecord r;
@@ -207,18 +209,20 @@ SnapshotRecord read_snapshot(sqlite3_stmt* s) {
   r.memory_path = column_text(s, 3);
   r.memory = static_cast<uint64_t>(sqlite3_column_int64(s, 4));
   r.created_at = sqlite3_column_int64(s, 5);
+  r.kind = column_text(s, 6);
   return r;
 }
 }  // namespace
 
 void VmStore::insert_snapshot(const SnapshotRecord& r) {
-  auto s = prepare(db_, fmt::format("INSERT INTO snapshots ({}) VALUES (?,?,?,?,?,?)", kSnapshotColumns).c_str());
+  auto s = prepare(db_, fmt::format("INSERT INTO snapshots ({}) VALUES (?,?,?,?,?,?,?)", kSnapshotColumns).c_str());
   bind_text(s.get(), 1, r.vm);
   bind_text(s.get(), 2, r.name);
   bind_text(s.get(), 3, r.state_path);
   bind_text(s.get(), 4, r.memory_path);
   sqlite3_bind_int64(s.get(), 5, static_cast<int64_t>(r.memory));
   sqlite3_bind_int64(s.get(), 6, r.created_at ? r.created_at : static_cast<int64_t>(std::time(nullptr)));
+  bind_text(s.get(), 7, r.kind);
   int rc = sqlite3_step(s.get());
   if (rc == SQLITE_CONSTRAINT) throw error("VM {} already has a snapshot named {}", r.vm, r.name);
   if (rc != SQLITE_DONE) throw error("state database: {}", sqlite3_errmsg(db_));
