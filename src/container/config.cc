@@ -84,6 +84,9 @@ Seccomp parse_seccomp(const json& s) {
     out.default_errno_ret = get<unsigned>(s, "defaultErrnoRet", where);
   out.architectures = strings(s, "architectures", where);
   out.flags = strings(s, "flags", where);
+  if (s.contains("listenerPath") && !s["listenerPath"].is_null()) out.listener_path = get<std::string>(s, "listenerPath", where);
+  if (s.contains("listenerMetadata") && !s["listenerMetadata"].is_null())
+    out.listener_metadata = get<std::string>(s, "listenerMetadata", where);
   for (const auto& r : array(s, "syscalls", where)) {
     SeccompRule rule;
     rule.names = strings(r, "names", where + ".syscalls");

@@ -92,6 +92,8 @@ struct Seccomp {
   std::optional<unsigned> default_errno_ret;
   std::vector<std::string> architectures, flags;
   std::vector<SeccompRule> syscalls;
+  // SCMP_ACT_NOTIFY: the runtime sends the notify fd to this AF_UNIX socket.
+  std::string listener_path, listener_metadata;
 };
 
 struct Config {

@@ -2,7 +2,10 @@
 // SOCK_SEQPACKET pair:
 //   runtime: clone -> id maps, cgroup -> G
 //   child:   namespaces, rootfs mounts -> H     runtime: prestart/createRuntime/createContainer hooks -> C
-//   child:   masks, pivot_root, terminal, PATH lookup -> R (or E + message at any point)
+//   child:   masks, pivot_root, terminal, PATH lookup
+//   child:   with SCMP_ACT_NOTIFY rules: load the filter -> S + notify fd
+//            runtime: send it to linux.seccomp.listenerPath -> C
+//   child:   -> R (or E + message at any point)
 // The child then blocks reading exec.fifo until `start` writes to it.
 #include <fcntl.h>
 #include <sched.h>
@@ -225,7 +228,17 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   run_hooks(config.hooks.create_container, "createContainer", state, rec.pid);
   sync_send(parent_end.get(), kSyncContinue);
 
-  kind = sync_recv(parent_end.get(), &text);
+  UniqueFd notify;
+  kind = sync_recv_fd(parent_end.get(), &text, &notify);
+  if (kind == kSyncSeccomp) {
+    if (!notify) throw error("the container process sent no seccomp notify fd");
+    nlohmann::json st = state_json(rt, rec);
+    st["status"] = "creating";
+    send_to_seccomp_listener(*config.seccomp, notify.get(), rec.pid, st);
+    notify.reset();
+    sync_send(parent_end.get(), kSyncContinue);
+    kind = sync_recv(parent_end.get(), &text);
+  }
   if (kind != kSyncReady) throw child_error(kind, text);
   write_pid_file(o.pid_file, rec.pid);
   cleanup.armed = false;

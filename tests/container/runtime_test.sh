@@ -371,6 +371,55 @@ t_seccomp() {
   expect_eq "$rc" 159 "killed by SIGSYS (128+31)"
 }
 
+# SCMP_ACT_NOTIFY: create hands the notify fd to linux.seccomp.listenerPath;
+# seccomp_listener.py answers getppid (4242) and mkdir (EDQUOT).
+t_seccomp_notify() {
+  local id; new_id notify; id=$ID
+  local sock=$T/listener.sock out rc
+  notify_cfg() {  # listenerPath
+    cfg "$B" 'c["linux"]["seccomp"]={"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"'"$1"'","listenerMetadata":"meta-1","syscalls":[{"names":["getppid","mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"},{"names":["rmdir"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}'
+  }
+  notify_cfg "$sock"
+  args "$B" 'echo PPID=$PPID; mkdir /tmp/d 2>&1; [ -d /tmp/d ] || echo NO-DIR; rmdir /tmp 2>&1; echo DONE; exec sleep 100'
+  python3 "$(dirname "$0")/seccomp_listener.py" "$sock" "$T/state.json" 2 & local lpid=$!
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+  runc run --detach --bundle "$B" "$id" > "$T/init.out" 2>&1 || { cat "$T/init.out"; fail "run with a notify filter"; }
+  for _ in $(seq 100); do grep -q DONE "$T/init.out" && break; sleep 0.05; done
+  out=$(cat "$T/init.out"); echo "$out"
+  expect_contains "$out" "PPID=4242" "getppid answered by the listener"
+  expect_contains "$out" "Disk quota exceeded" "mkdir failed with the listener's errno"
+  expect_contains "$out" "NO-DIR" "mkdir not done"
+  expect_contains "$out" "Permission denied" "the other rules still apply"
+  # exec'd processes get their own filter; its fd goes to the listener too.
+  out=$(runc exec "$id" sh -c 'echo PPID=$PPID; mkdir /tmp/e 2>&1; echo EXEC-DONE' 2>&1) || fail "exec: $out"
+  echo "$out"
+  expect_contains "$out" "PPID=4242" "exec: getppid answered by the listener"
+  expect_contains "$out" "Disk quota exceeded" "exec: mkdir failed with the listener's errno"
+  runc delete --force "$id" || fail "delete"
+  wait "$lpid" || fail "listener failed"
+  python3 - "$T/state.json" "$id" <<'PY' || fail "container process states sent to the listener"
+import json, sys
+for n, status in ((1, "creating"), (2, "running")):
+    s = json.load(open(f"{sys.argv[1]}.{n}"))
+    print(s)
+    assert s["fds"] == ["seccompFd"] and s["received_fds"] == 1, s
+    assert s["metadata"] == "meta-1" and s["ociVersion"], s
+    assert s["pid"] > 0 and s["state"]["id"] == sys.argv[2] and s["state"]["status"] == status, s
+    assert (s["state"]["pid"] == s["pid"]) == (n == 1), s
+PY
+  # Nobody listening: create fails and leaves nothing behind.
+  new_id notify2; id=$ID
+  out=$(runc create --bundle "$B" "$id" 2>&1) && fail "create without a listener succeeded"
+  expect_contains "$out" "seccomp listener" "no listener message"
+  [ -e "$STATE/$id" ] && fail "failed create left state behind"
+  # NOTIFY without listenerPath is a config error.
+  cfg "$B" 'del c["linux"]["seccomp"]["listenerPath"]'
+  new_id notify3; id=$ID
+  out=$(runc create --bundle "$B" "$id" 2>&1) && fail "NOTIFY without listenerPath accepted"
+  expect_contains "$out" "listenerPath is not set" "missing listenerPath message"
+  return 0
+}
+
 t_no_new_privs() {
   local id; new_id nnp; id=$ID
   args "$B" 'grep NoNewPrivs /proc/self/status'
