@@ -24,6 +24,7 @@
 #include "container/console.h"
 #include "container/hooks.h"
 #include "container/init.h"
+#include "container/mounts.h"
 #include "container/namespaces.h"
 #include "container/runtime.h"
 #include "container/secure_path.h"
@@ -183,7 +184,10 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   UniqueFd cgroup2_fd;
   if (std::string u = cleanup.cgroups.dirs().count("unified") ? cleanup.cgroups.dirs().at("unified") : ""; !u.empty())
     cgroup2_fd.reset(::open(u.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Made here, in the host's user namespace (the init may be in its own).
+  std::vector<UniqueFd> idmapped = open_idmapped_mounts(config, bundle);
   InitArgs args{&config, bundle, child_end.get(), fifo_fd.get(), console_fd, o.preserve_fds, o.no_pivot, cleanup.cgroups};
+  args.idmapped = &idmapped;
   // A fork-like clone: the child gets a copy of this address space and runs init.
   long pid = clone_process(clone_flags(config), cgroup2_fd ? cgroup2_fd.get() : -1, &args.in_cgroup2);
   if (pid < 0) throw errno_error("clone the container process");

@@ -95,7 +95,7 @@ void container_init(const InitArgs& a) {
       if (!c.domainname.empty() && ::setdomainname(c.domainname.data(), c.domainname.size()) != 0)
         throw errno_error("setdomainname");
     }
-    RootfsOptions ro{a.bundle, user_ns, c.has_namespace("cgroup"), a.cgroups};
+    RootfsOptions ro{a.bundle, user_ns, c.has_namespace("cgroup"), a.cgroups, a.idmapped};
     prepare_rootfs(c, ro);
     sync_send(a.sync_fd, kSyncHooks);
     std::string err;

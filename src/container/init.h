@@ -20,6 +20,7 @@ struct InitArgs {
   bool no_pivot = false;
   Cgroups cgroups;
   bool in_cgroup2 = false;  // cloned into the cgroup2 directory already
+  const std::vector<UniqueFd>* idmapped = nullptr;  // open_idmapped_mounts, per config mount
 };
 
 // Never returns: execs the process or _exits after reporting an error.
