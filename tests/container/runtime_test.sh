@@ -423,6 +423,9 @@ t_seccomp_notify() {
   echo "$out"
   expect_contains "$out" "PPID=4242" "exec: getppid answered by the listener"
   expect_contains "$out" "Disk quota exceeded" "exec: mkdir failed with the listener's errno"
+  # An exec that fails before loading its filter reports the error (no hang).
+  out=$(runc exec --cwd /nonexistent "$id" true 2>&1) && fail "exec with a bad cwd succeeded"
+  expect_contains "$out" "no such file or directory" "exec error with a notify profile"
   runc delete --force "$id" || fail "delete"
   wait "$lpid" || fail "listener failed"
   python3 - "$T/state.json" "$id" <<'PY' || fail "container process states sent to the listener"
@@ -540,6 +543,8 @@ t_devices_sysctl_process() {
 t_features_spec() {
   local out; out=$(runc features) || fail features
   expect_contains "$out" "SCMP_ACT_ERRNO" "features seccomp"
+  expect_contains "$out" "SCMP_ACT_NOTIFY" "features seccomp notify"
+  expect_contains "$out" '"ridmap"' "features idmapped mounts"
   expect_contains "$out" '"time"' "features namespaces"
   mkdir -p "$T/s"; runc spec --bundle "$T/s" || fail spec
   python3 -c "import json; json.load(open('$T/s/config.json'))" || fail "spec output is not JSON"
