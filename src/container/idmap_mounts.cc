@@ -17,6 +17,7 @@
 
 #include "base/error.h"
 #include "container/mounts.h"
+#include "container/namespaces.h"
 
 namespace insula::container {
 namespace {
@@ -47,16 +48,8 @@ UniqueFd make_userns(const std::vector<IdMapping>& uids, const std::vector<IdMap
       ::waitpid(static_cast<pid_t>(pid), nullptr, 0);
     }
   } reap{pid};
-  auto write = [pid](const char* file, const std::vector<IdMapping>& maps) {
-    std::string text;
-    for (const auto& m : maps) text += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
-    std::string path = fmt::format("/proc/{}/{}", pid, file);
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-      throw errno_error(fmt::format("write {} of an idmapped mount's user namespace", path));
-  };
-  write("uid_map", uids);
-  write("gid_map", gids);
+  write_id_map(static_cast<pid_t>(pid), "uid_map", uids);
+  write_id_map(static_cast<pid_t>(pid), "gid_map", gids);
   UniqueFd ns(::open(fmt::format("/proc/{}/ns/user", pid).c_str(), O_RDONLY | O_CLOEXEC));
   if (!ns) throw errno_error("open the user namespace of an idmapped mount");
   return ns;
