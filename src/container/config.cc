@@ -65,10 +65,10 @@ std::vector<Hook> parse_hooks(const json& hooks, const char* key) {
   return out;
 }
 
-std::vector<IdMapping> parse_mappings(const json& linux_, const char* key) {
+std::vector<IdMapping> parse_mappings(const json& linux_, const char* key, const std::string& parent = "linux") {
   std::vector<IdMapping> out;
-  for (const auto& m : array(linux_, key, "linux")) {
-    std::string where = std::string("linux.") + key;
+  for (const auto& m : array(linux_, key, parent)) {
+    std::string where = parent + "." + key;
     out.push_back({get<uint32_t>(m, "containerID", where), get<uint32_t>(m, "hostID", where),
                    get<uint32_t>(m, "size", where)});
   }
@@ -84,6 +84,9 @@ Seccomp parse_seccomp(const json& s) {
     out.default_errno_ret = get<unsigned>(s, "defaultErrnoRet", where);
   out.architectures = strings(s, "architectures", where);
   out.flags = strings(s, "flags", where);
+  if (s.contains("listenerPath") && !s["listenerPath"].is_null()) out.listener_path = get<std::string>(s, "listenerPath", where);
+  if (s.contains("listenerMetadata") && !s["listenerMetadata"].is_null())
+    out.listener_metadata = get<std::string>(s, "listenerMetadata", where);
   for (const auto& r : array(s, "syscalls", where)) {
     SeccompRule rule;
     rule.names = strings(r, "names", where + ".syscalls");
@@ -175,6 +178,8 @@ Config parse_config(const std::string& text, const std::string& bundle) {
     mount.type = get<std::string>(m, "type", "mounts");
     mount.source = get<std::string>(m, "source", "mounts");
     mount.options = strings(m, "options", "mounts");
+    mount.uid_mappings = parse_mappings(m, "uidMappings", "mounts");
+    mount.gid_mappings = parse_mappings(m, "gidMappings", "mounts");
     c.mounts.push_back(std::move(mount));
   }
   const json& hooks = object(j, "hooks", "");

@@ -24,18 +24,19 @@ struct Hooks {
   std::vector<Hook> prestart, create_runtime, create_container, start_container, poststart, poststop;
 };
 
+struct IdMapping {
+  uint32_t container_id, host_id, size;
+};
+
 struct Mount {
   std::string destination, type, source;
   std::vector<std::string> options;
+  std::vector<IdMapping> uid_mappings, gid_mappings;  // idmapped mount (runtime-spec 1.1)
 };
 
 struct Namespace {
   std::string type;  // pid network mount ipc uts user cgroup time
   std::string path;  // join instead of create when set
-};
-
-struct IdMapping {
-  uint32_t container_id, host_id, size;
 };
 
 struct Device {
@@ -92,6 +93,8 @@ struct Seccomp {
   std::optional<unsigned> default_errno_ret;
   std::vector<std::string> architectures, flags;
   std::vector<SeccompRule> syscalls;
+  // SCMP_ACT_NOTIFY: the runtime sends the notify fd to this AF_UNIX socket.
+  std::string listener_path, listener_metadata;
 };
 
 struct Config {

@@ -41,21 +41,33 @@ void send_fd(int socket, int fd, const std::string& name) {
   c->cmsg_type = SCM_RIGHTS;
   c->cmsg_len = CMSG_LEN(sizeof(int));
   std::memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  if (::sendmsg(socket, &msg, 0) < 0) throw errno_error("send pty master over the console socket");
+  if (::sendmsg(socket, &msg, MSG_NOSIGNAL) < 0) throw errno_error(fmt::format("send file descriptor ({}) over a socket", payload));
 }
 
 UniqueFd receive_fd(int socket) {
+  std::string data;
+  UniqueFd fd = receive_fd_message(socket, &data);
+  if (!fd) throw error("console socket: no file descriptor received");
+  return fd;
+}
+
+UniqueFd receive_fd_message(int socket, std::string* text) {
   char cbuf[CMSG_SPACE(sizeof(int))] = {};
-  char data[4096];
+  char data[8192];
   iovec iov{data, sizeof data};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
   msg.msg_control = cbuf;
   msg.msg_controllen = sizeof cbuf;
-  if (::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC) < 0) throw errno_error("receive pty master");
+  ssize_t n;
+  do {
+    n = ::recvmsg(socket, &msg, MSG_CMSG_CLOEXEC);
+  } while (n < 0 && errno == EINTR);
+  if (n < 0) throw errno_error("receive a file descriptor");
+  text->assign(data, static_cast<size_t>(n));
   cmsghdr* c = CMSG_FIRSTHDR(&msg);
-  if (!c || c->cmsg_type != SCM_RIGHTS) throw error("console socket: no file descriptor received");
+  if (!c || c->cmsg_type != SCM_RIGHTS) return UniqueFd();
   int fd;
   std::memcpy(&fd, CMSG_DATA(c), sizeof fd);
   return UniqueFd(fd);

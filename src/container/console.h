@@ -15,5 +15,7 @@ UniqueFd connect_console_socket(const std::string& path);
 void setup_console(int socket, std::optional<std::pair<unsigned, unsigned>> size);
 void send_fd(int socket, int fd, const std::string& name);
 UniqueFd receive_fd(int socket);
+// One message and the file descriptor it carries (none: an empty UniqueFd).
+UniqueFd receive_fd_message(int socket, std::string* text);
 
 }  // namespace insula::container

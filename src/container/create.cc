@@ -2,7 +2,10 @@
 // SOCK_SEQPACKET pair:
 //   runtime: clone -> id maps, cgroup -> G
 //   child:   namespaces, rootfs mounts -> H     runtime: prestart/createRuntime/createContainer hooks -> C
-//   child:   masks, pivot_root, terminal, PATH lookup -> R (or E + message at any point)
+//   child:   masks, pivot_root, terminal, PATH lookup
+//   child:   with SCMP_ACT_NOTIFY rules: load the filter -> S + notify fd
+//            runtime: send it to linux.seccomp.listenerPath -> C
+//   child:   -> R (or E + message at any point)
 // The child then blocks reading exec.fifo until `start` writes to it.
 #include <fcntl.h>
 #include <sched.h>
@@ -21,6 +24,7 @@
 #include "container/console.h"
 #include "container/hooks.h"
 #include "container/init.h"
+#include "container/mounts.h"
 #include "container/namespaces.h"
 #include "container/runtime.h"
 #include "container/secure_path.h"
@@ -180,7 +184,10 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   UniqueFd cgroup2_fd;
   if (std::string u = cleanup.cgroups.dirs().count("unified") ? cleanup.cgroups.dirs().at("unified") : ""; !u.empty())
     cgroup2_fd.reset(::open(u.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+  // Made here, in the host's user namespace (the init may be in its own).
+  std::vector<UniqueFd> idmapped = open_idmapped_mounts(config, bundle);
   InitArgs args{&config, bundle, child_end.get(), fifo_fd.get(), console_fd, o.preserve_fds, o.no_pivot, cleanup.cgroups};
+  args.idmapped = &idmapped;
   // A fork-like clone: the child gets a copy of this address space and runs init.
   long pid = clone_process(clone_flags(config), cgroup2_fd ? cgroup2_fd.get() : -1, &args.in_cgroup2);
   if (pid < 0) throw errno_error("clone the container process");
@@ -225,7 +232,17 @@ pid_t create_container(const Runtime& rt, const std::string& id, const CreateOpt
   run_hooks(config.hooks.create_container, "createContainer", state, rec.pid);
   sync_send(parent_end.get(), kSyncContinue);
 
-  kind = sync_recv(parent_end.get(), &text);
+  UniqueFd notify;
+  kind = sync_recv_fd(parent_end.get(), &text, &notify);
+  if (kind == kSyncSeccomp) {
+    if (!notify) throw error("the container process sent no seccomp notify fd");
+    nlohmann::json st = state_json(rt, rec);
+    st["status"] = "creating";
+    send_to_seccomp_listener(*config.seccomp, notify.get(), rec.pid, st);
+    notify.reset();
+    sync_send(parent_end.get(), kSyncContinue);
+    kind = sync_recv(parent_end.get(), &text);
+  }
   if (kind != kSyncReady) throw child_error(kind, text);
   write_pid_file(o.pid_file, rec.pid);
   cleanup.armed = false;

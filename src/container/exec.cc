@@ -1,11 +1,14 @@
 // `exec`: a new process in a running container. The runtime forks a helper
 // that joins the container's cgroups and namespaces; since joining a pid
 // namespace only applies to children, the helper forks the real process and
-// either reports its pid and exits (--detach) or waits for it.
+// either reports its pid and exits (--detach) or waits for it. With
+// SCMP_ACT_NOTIFY rules the process sends its notify fd back over a socket
+// pair and the runtime hands it to the listener, as create does.
 #include <fcntl.h>
 #include <sched.h>
 #include <signal.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -49,10 +52,18 @@ int exec_container(const Runtime& rt, const std::string& id, const ExecOptions& 
   int pfd[2];
   if (::pipe2(pfd, O_CLOEXEC) != 0) throw errno_error("pipe");
   UniqueFd rd(pfd[0]), wr(pfd[1]);
+  UniqueFd notify_parent, notify_child;
+  if (config.seccomp && seccomp_uses_notify(*config.seccomp)) {
+    int sp[2];
+    if (::socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) != 0) throw errno_error("socketpair");
+    notify_parent.reset(sp[0]);
+    notify_child.reset(sp[1]);
+  }
   pid_t helper = ::fork();
   if (helper < 0) throw errno_error("fork");
   if (helper == 0) {
     rd.reset();
+    notify_parent.reset();
     try {
       cg.join_self(false);
       enter_namespaces(namespaces);
@@ -65,10 +76,12 @@ int exec_container(const Runtime& rt, const std::string& id, const ExecOptions& 
           throw error("chdir to cwd (\"{}\") failed: {}", p.cwd, errno == ENOENT ? "no such file or directory" : std::strerror(errno));
         std::string path = find_executable(p.args.empty() ? std::string() : p.args[0], p.env);
         apply_rlimits(p.rlimits);
-        apply_process_security(p, config);
+        bool loaded = notify_child && load_notify_seccomp(p, config, notify_child.get());
+        apply_process_security(p, config, loaded);
         ::syscall(SYS_close_range, 3 + o.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
         exec_process(p, path);
       }
+      notify_child.reset();  // only the process holds it: its exit closes the socket
       report(wr.get(), fmt::format("P{}", child));
       if (o.detach) ::_exit(0);
       wr.reset();
@@ -83,10 +96,28 @@ int exec_container(const Runtime& rt, const std::string& id, const ExecOptions& 
   }
   wr.reset();
   console.reset();
+  notify_child.reset();
   // The first message is the pid; an error from the exec'd child may follow (the pipe closes on exec).
   std::string msg;
   char buf[4096];
   ssize_t n;
+  if (notify_parent) {
+    std::string text;
+    UniqueFd notify;
+    // Nothing (the socket closed) means the child failed: its error follows on the pipe.
+    if (sync_recv_fd(notify_parent.get(), &text, &notify) == kSyncSeccomp && notify) {
+      // The helper wrote "P<pid>" (one write) right after its fork; the child
+      // waits for us, so nothing else is in the pipe yet.
+      do {
+        n = ::read(rd.get(), buf, sizeof buf);
+      } while (n < 0 && errno == EINTR);
+      if (n > 0) msg.assign(buf, n);
+      if (msg.size() < 2 || msg[0] != 'P') throw error("exec: the helper process did not report the process id");
+      send_to_seccomp_listener(*config.seccomp, notify.get(), std::stoi(msg.substr(1)), state_json(rt, rec));
+      notify.reset();
+      sync_send(notify_parent.get(), kSyncContinue);
+    }
+  }
   while ((n = ::read(rd.get(), buf, sizeof buf)) > 0) msg.append(buf, n);
   pid_t child = 0;
   std::string err;

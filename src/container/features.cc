@@ -12,8 +12,8 @@ nlohmann::json features_json() {
       {"hooks", {"prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"}},
       {"mountOptions",
        {"async", "atime", "bind", "dev", "diratime", "dirsync", "exec", "lazytime", "loud", "mand", "noatime",
-        "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid",
-        "private", "rbind", "relatime", "remount", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
+        "idmap", "nodev", "nodiratime", "noexec", "nolazytime", "nomand", "norelatime", "nostrictatime", "nosuid",
+        "private", "rbind", "relatime", "remount", "ridmap", "ro", "rprivate", "rshared", "rslave", "runbindable", "rw",
         "shared", "silent", "slave", "strictatime", "suid", "sync", "tmpcopyup", "unbindable"}},
       {"linux",
        {{"namespaces", {"cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"}},
@@ -25,6 +25,7 @@ nlohmann::json features_json() {
           {"operators",
            {"SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_LE", "SCMP_CMP_LT", "SCMP_CMP_MASKED_EQ", "SCMP_CMP_NE"}},
           {"archs", {"SCMP_ARCH_X86", "SCMP_ARCH_X86_64", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"}}}},
+        {"mountExtensions", {{"idmap", {{"enabled", true}}}}},
         {"apparmor", {{"enabled", false}}},
         {"selinux", {{"enabled", false}}}}},
       {"annotations", {{"org.opencontainers.runc.version", "insula-runc"}}}};

@@ -41,21 +41,41 @@ char sync_recv(int fd, std::string* text) {
   return buf[0];
 }
 
-void apply_process_security(const Process& p, const Config& c) {
-  (void)c;
+char sync_recv_fd(int fd, std::string* text, UniqueFd* received) {
+  std::string msg;
+  *received = receive_fd_message(fd, &msg);
+  if (msg.empty()) return 0;
+  text->assign(msg, 1);
+  return msg[0];
+}
+
+void apply_process_security(const Process& p, const Config& c, bool seccomp_loaded) {
+  bool load = c.seccomp && !seccomp_loaded;
   if (p.capabilities) drop_bounding_set(*p.capabilities);
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it before dropping.
-  if (c.seccomp && !p.no_new_privileges) load_seccomp(*c.seccomp);
+  if (load && !p.no_new_privileges) load_seccomp(*c.seccomp);
   set_user(p.user, p.capabilities.has_value());
   if (p.capabilities) apply_capabilities(*p.capabilities);
   if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw errno_error("set no_new_privs");
-  if (c.seccomp && p.no_new_privileges) load_seccomp(*c.seccomp);
+  if (load && p.no_new_privileges) load_seccomp(*c.seccomp);
+}
+
+bool load_notify_seccomp(const Process& p, const Config& c, int sync_fd) {
+  if (!c.seccomp || !seccomp_uses_notify(*c.seccomp)) return false;
+  // Still privileged here (loading without no_new_privs needs CAP_SYS_ADMIN).
+  if (p.no_new_privileges && ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) throw errno_error("set no_new_privs");
+  UniqueFd notify = load_seccomp(*c.seccomp);
+  send_fd(sync_fd, notify.get(), std::string(1, kSyncSeccomp));
+  std::string err;
+  if (sync_recv(sync_fd, &err) != kSyncContinue) ::_exit(1);
+  return true;
 }
 
 void container_init(const InitArgs& a) {
   const Config& c = *a.config;
   const Process& p = c.process;
   std::string path;
+  bool seccomp_loaded = false;
   try {
     // Die with the runtime while it still owns us (it exits after create).
     ::prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -75,7 +95,7 @@ void container_init(const InitArgs& a) {
       if (!c.domainname.empty() && ::setdomainname(c.domainname.data(), c.domainname.size()) != 0)
         throw errno_error("setdomainname");
     }
-    RootfsOptions ro{a.bundle, user_ns, c.has_namespace("cgroup"), a.cgroups};
+    RootfsOptions ro{a.bundle, user_ns, c.has_namespace("cgroup"), a.cgroups, a.idmapped};
     prepare_rootfs(c, ro);
     sync_send(a.sync_fd, kSyncHooks);
     std::string err;
@@ -93,6 +113,9 @@ void container_init(const InitArgs& a) {
                   errno == ENOENT ? "no such file or directory" : std::strerror(errno));
     path = find_executable(p.args.empty() ? std::string() : p.args[0], p.env);
     apply_rlimits(p.rlimits);
+    // The notify fd must reach the listener during create, while the runtime
+    // is still here, so a notifying filter is loaded now (as runc does).
+    seccomp_loaded = load_notify_seccomp(p, c, a.sync_fd);
     // The runtime exits after create; we must outlive it from now on.
     ::prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
     sync_send(a.sync_fd, kSyncReady);
@@ -114,7 +137,7 @@ void container_init(const InitArgs& a) {
     if (n != 1) ::_exit(1);
     ::close(a.fifo_fd);
     run_hooks(c.hooks.start_container, "startContainer", "{}");
-    apply_process_security(p, c);
+    apply_process_security(p, c, seccomp_loaded);
     ::syscall(SYS_close_range, 3 + a.preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
     exec_process(p, path);
   } catch (const std::exception& e) {

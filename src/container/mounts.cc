@@ -109,7 +109,7 @@ void mount_cgroup(const Mount& m, const std::string& dst, const MountFlags& mf, 
   if (mf.flags & MS_RDONLY) do_mount("", dst, nullptr, MS_REMOUNT | flags | MS_RDONLY, "mode=755");
 }
 
-void mount_one(const Config& c, const Mount& m, const RootfsOptions& o) {
+void mount_one(const Config& c, const Mount& m, const RootfsOptions& o, int idmapped_tree) {
   MountFlags mf = parse_mount_options(m.options);
   std::string dst = secure_join(c.root_path, m.destination);
   if (m.type == "cgroup" || m.type == "cgroup2") return mount_cgroup(m, dst, mf, o);
@@ -124,7 +124,10 @@ void mount_one(const Config& c, const Mount& m, const RootfsOptions& o) {
     UniqueFd target(::open(dst.c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC));
     if (!target) throw errno_error(fmt::format("open mount point {}", dst));
     std::string via = fmt::format("/proc/self/fd/{}", target.get());
-    do_mount(src, via, nullptr, MS_BIND | (mf.recursive ? MS_REC : 0), "");
+    if (idmapped_tree >= 0)
+      attach_idmapped_mount(idmapped_tree, target.get(), dst);
+    else
+      do_mount(src, via, nullptr, MS_BIND | (mf.recursive ? MS_REC : 0), "");
     unsigned long want = mf.flags & ~(MS_REMOUNT | MS_BIND | MS_REC);
     if (want & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME))
       do_mount("", dst, nullptr, MS_BIND | MS_REMOUNT | want | (o.in_user_ns ? locked_flags(dst) : 0), "");
@@ -205,7 +208,7 @@ MountFlags parse_mount_options(const std::vector<std::string>& options) {
       mf.bind = true;
       mf.recursive = mf.recursive || opt == "rbind";
     } else if (opt == "tmpcopyup" || opt == "rro" || opt == "rrw" || opt == "idmap" || opt == "ridmap") {
-      if (opt == "idmap" || opt == "ridmap") throw error("mount option {} is not supported by insula-runc", opt);
+      // idmap/ridmap: see idmap_mounts.cc.
       if (opt == "rro") mf.flags |= MS_RDONLY;
     } else {
       mf.data += (mf.data.empty() ? "" : ",") + opt;
@@ -232,9 +235,11 @@ void prepare_rootfs(const Config& c, const RootfsOptions& o) {
   // pivot_root refuses a shared parent mount.
   do_mount("", c.root_path, nullptr, MS_PRIVATE, "");
 
-  for (const auto& m : c.mounts) {
+  for (size_t i = 0; i < c.mounts.size(); ++i) {
+    const Mount& m = c.mounts[i];
+    int tree = o.idmapped && (*o.idmapped)[i] ? (*o.idmapped)[i].get() : -1;
     try {
-      mount_one(c, m, o);
+      mount_one(c, m, o, tree);
     } catch (const Error&) {
       rethrow_with_context(fmt::format("config.json mount {} (type {})", m.destination, m.type.empty() ? "none" : m.type));
     }

@@ -4,7 +4,9 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
+#include "base/fd.h"
 #include "container/cgroups.h"
 #include "container/config.h"
 
@@ -15,6 +17,7 @@ struct RootfsOptions {
   bool in_user_ns = false;
   bool cgroup_ns = false;
   Cgroups cgroups;
+  const std::vector<UniqueFd>* idmapped = nullptr;  // per config mount: its idmapped tree, if any
 };
 
 // Everything up to (not including) the switch of root. Runs in the child.
@@ -31,5 +34,12 @@ struct MountFlags {
   std::string data;
 };
 MountFlags parse_mount_options(const std::vector<std::string>& options);
+
+// idmap_mounts.cc. Runtime side, before the clone: for each idmapped config
+// mount (by index) a detached, idmapped clone of its source tree.
+bool is_idmapped(const Mount& m);
+std::vector<UniqueFd> open_idmapped_mounts(const Config& c, const std::string& bundle);
+// Init side: moves such a tree onto the mount point open as target (O_PATH).
+void attach_idmapped_mount(int tree, int target, const std::string& dst);
 
 }  // namespace insula::container

@@ -65,17 +65,18 @@ void join_namespace_paths(const Config& c, bool parent_side) {
   }
 }
 
+void write_id_map(pid_t pid, const char* file, const std::vector<IdMapping>& maps) {
+  std::string text;
+  for (const auto& m : maps) text += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
+  std::string path = fmt::format("/proc/{}/{}", pid, file);
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
+  if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
+    throw errno_error(fmt::format("write {} ({})", path, text.empty() ? "empty" : text.substr(0, text.size() - 1)));
+}
+
 void write_id_mappings(pid_t pid, const Config& c) {
-  auto write = [pid](const char* file, const std::vector<IdMapping>& maps) {
-    std::string text;
-    for (const auto& m : maps) text += fmt::format("{} {} {}\n", m.container_id, m.host_id, m.size);
-    std::string path = fmt::format("/proc/{}/{}", pid, file);
-    UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CLOEXEC));
-    if (!fd || ::write(fd.get(), text.data(), text.size()) != static_cast<ssize_t>(text.size()))
-      throw errno_error(fmt::format("write {} ({})", path, text.empty() ? "empty" : text.substr(0, text.size() - 1)));
-  };
-  write("uid_map", c.uid_mappings);
-  write("gid_map", c.gid_mappings);
+  write_id_map(pid, "uid_map", c.uid_mappings);
+  write_id_map(pid, "gid_map", c.gid_mappings);
 }
 
 std::vector<NsFd> open_namespaces(pid_t pid) {

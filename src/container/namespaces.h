@@ -24,6 +24,8 @@ unsigned long clone_flags(const Config& c);
 void join_namespace_paths(const Config& c, bool parent_side);
 
 void write_id_mappings(pid_t pid, const Config& c);
+// One of /proc/PID/uid_map or gid_map (also for idmapped mounts' namespaces).
+void write_id_map(pid_t pid, const char* file, const std::vector<IdMapping>& maps);
 
 // A namespace of another process, to enter with setns().
 struct NsFd {

@@ -1,10 +1,17 @@
-// seccomp filters from linux.seccomp via libseccomp: every action of the spec
-// except SCMP_ACT_NOTIFY (which needs a listener; refused with a clear error).
+// seccomp filters from linux.seccomp via libseccomp: every action of the spec.
+// SCMP_ACT_NOTIFY rules make the load return the notify fd, which create
+// hands to the listener at linux.seccomp.listenerPath.
+#include <fcntl.h>
 #include <seccomp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <cstring>
 
 #include <map>
 
 #include "base/error.h"
+#include "container/console.h"
 #include "container/security.h"
 
 namespace insula::container {
@@ -18,7 +25,7 @@ uint32_t action(const std::string& name, std::optional<unsigned> errno_ret) {
   if (name == "SCMP_ACT_TRACE") return SCMP_ACT_TRACE(errno_ret.value_or(EPERM));
   if (name == "SCMP_ACT_ALLOW") return SCMP_ACT_ALLOW;
   if (name == "SCMP_ACT_LOG") return SCMP_ACT_LOG;
-  if (name == "SCMP_ACT_NOTIFY") throw error("seccomp action SCMP_ACT_NOTIFY is not supported by insula-runc");
+  if (name == "SCMP_ACT_NOTIFY") return SCMP_ACT_NOTIFY;
   throw error("config.json: unknown seccomp action '{}'", name);
 }
 
@@ -49,10 +56,24 @@ struct Ctx {
 
 std::vector<std::string> seccomp_actions() {
   return {"SCMP_ACT_ALLOW", "SCMP_ACT_ERRNO", "SCMP_ACT_KILL", "SCMP_ACT_KILL_PROCESS", "SCMP_ACT_KILL_THREAD",
-          "SCMP_ACT_LOG", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"};
+          "SCMP_ACT_LOG", "SCMP_ACT_NOTIFY", "SCMP_ACT_TRACE", "SCMP_ACT_TRAP"};
 }
 
-void build_seccomp(const Seccomp& s, bool load) {
+bool seccomp_uses_notify(const Seccomp& s) {
+  for (const auto& r : s.syscalls)
+    if (r.action == "SCMP_ACT_NOTIFY") return true;
+  return false;
+}
+
+UniqueFd build_seccomp(const Seccomp& s, bool load) {
+  // As runc: a notifying default would stop the init itself with nobody to answer yet.
+  if (s.default_action == "SCMP_ACT_NOTIFY")
+    throw error("config.json: SCMP_ACT_NOTIFY cannot be linux.seccomp.defaultAction (use it in syscalls rules)");
+  bool notify = seccomp_uses_notify(s);
+  if (notify && s.listener_path.empty())
+    throw error("config.json: seccomp rules use SCMP_ACT_NOTIFY but linux.seccomp.listenerPath is not set");
+  if (notify && s.listener_path[0] != '/')
+    throw error("config.json: linux.seccomp.listenerPath must be an absolute path, not '{}'", s.listener_path);
   uint32_t def = action(s.default_action, s.default_errno_ret);
   Ctx ctx{seccomp_init(def)};
   if (!ctx.c) throw error("seccomp_init failed for default action {}", s.default_action);
@@ -98,12 +119,37 @@ void build_seccomp(const Seccomp& s, bool load) {
       if (rc != 0) throw system_error(-rc, fmt::format("seccomp: add rule for {}", name));
     }
   }
-  if (!load) return;
+  if (!load) return UniqueFd();
   int rc = seccomp_load(ctx.c);
   if (rc != 0) throw system_error(-rc, "seccomp: load filter");
+  if (!notify) return UniqueFd();
+  int fd = seccomp_notify_fd(ctx.c);
+  if (fd < 0) throw system_error(-fd, "seccomp: get the notify fd of the loaded filter");
+  // libseccomp keeps the fd in its process-wide state and never closes it
+  // (seccomp_release does not): ours from here on, and not for the process.
+  ::fcntl(fd, F_SETFD, FD_CLOEXEC);
+  return UniqueFd(fd);
 }
 
-void load_seccomp(const Seccomp& s) { build_seccomp(s, true); }
+void send_to_seccomp_listener(const Seccomp& s, int notify_fd, int pid, const nlohmann::json& state) {
+  // The container process state of runtime-spec config-linux.md: one message,
+  // the fd in SCM_RIGHTS at the index of its name in "fds", then close.
+  nlohmann::json msg = {{"ociVersion", "1.0.2"}, {"fds", {"seccompFd"}}, {"pid", pid}, {"state", state}};
+  if (!s.listener_metadata.empty()) msg["metadata"] = s.listener_metadata;
+  UniqueFd sock(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  if (!sock) throw errno_error("seccomp listener: socket");
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (s.listener_path.size() >= sizeof addr.sun_path)
+    throw error("linux.seccomp.listenerPath {} is too long for a unix socket", s.listener_path);
+  std::memcpy(addr.sun_path, s.listener_path.data(), s.listener_path.size());
+  if (::connect(sock.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    throw errno_error(fmt::format("connect to the seccomp listener at {} (linux.seccomp.listenerPath; is it listening?)",
+                                  s.listener_path));
+  send_fd(sock.get(), notify_fd, msg.dump());
+}
+
+UniqueFd load_seccomp(const Seccomp& s) { return build_seccomp(s, true); }
 void check_seccomp(const Seccomp& s) { build_seccomp(s, false); }
 
 }  // namespace insula::container

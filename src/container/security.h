@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "container/config.h"
 
 namespace insula::container {
@@ -14,8 +15,13 @@ void drop_bounding_set(const Capabilities& caps);
 void apply_capabilities(const Capabilities& caps);  // after the uid switch
 std::vector<std::string> known_capabilities();
 
-// seccomp.cc: builds and loads the filter (throws on unknown action/arch/op).
-void load_seccomp(const Seccomp& s);
+// seccomp.cc: builds and loads the filter (throws on unknown action/arch/op);
+// returns the notify fd when a rule uses SCMP_ACT_NOTIFY.
+UniqueFd load_seccomp(const Seccomp& s);
+bool seccomp_uses_notify(const Seccomp& s);
+// create: connects to s.listener_path and sends the container process state
+// (pid as the runtime sees it, the state JSON) with notify_fd; throws on failure.
+void send_to_seccomp_listener(const Seccomp& s, int notify_fd, int pid, const nlohmann::json& state);
 // Builds the filter without loading it: create reports a bad filter before it returns.
 void check_seccomp(const Seccomp& s);
 std::vector<std::string> seccomp_actions();

@@ -14,6 +14,7 @@
 #include "container/mounts.h"
 #include "container/runtime.h"
 #include "container/secure_path.h"
+#include "container/security.h"
 
 namespace insula::container {
 namespace {
@@ -78,6 +79,31 @@ TEST(Config, ParsesSeccompAndHooks) {
   EXPECT_EQ(c.hooks.poststop.at(0).timeout.value(), 3);
 }
 
+TEST(Config, ParsesSeccompListenerAndMountIdMappings) {
+  Config c = parse_config(
+      minimal(R"(,"seccomp":{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"/run/l.sock","listenerMetadata":"m","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_NOTIFY"}]})",
+              R"("mounts":[{"destination":"/d","type":"bind","source":"/s","options":["rbind","idmap"],"uidMappings":[{"containerID":1000,"hostID":2000,"size":1}]}],)"),
+      "/b");
+  EXPECT_EQ(c.seccomp->listener_path, "/run/l.sock");
+  EXPECT_EQ(c.seccomp->listener_metadata, "m");
+  EXPECT_TRUE(seccomp_uses_notify(*c.seccomp));
+  EXPECT_NO_THROW(check_seccomp(*c.seccomp));
+  c.seccomp->listener_path.clear();
+  EXPECT_THROW(check_seccomp(*c.seccomp), Error);  // NOTIFY needs a listener
+  c.seccomp->listener_path = "relative.sock";
+  EXPECT_THROW(check_seccomp(*c.seccomp), Error);
+  c.seccomp->listener_path = "/run/l.sock";
+  c.seccomp->default_action = "SCMP_ACT_NOTIFY";
+  EXPECT_THROW(check_seccomp(*c.seccomp), Error);
+  const Mount& m = c.mounts.at(0);
+  ASSERT_EQ(m.uid_mappings.size(), 1u);
+  EXPECT_EQ(m.uid_mappings[0].host_id, 2000u);
+  EXPECT_TRUE(m.gid_mappings.empty());
+  EXPECT_TRUE(is_idmapped(m));
+  // Without the container's gidMappings to fall back on, it is refused before anything is made.
+  EXPECT_THROW(open_idmapped_mounts(c, "/b"), Error);
+}
+
 class TempDir : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -111,7 +137,8 @@ TEST(MountOptions, FlagsPropagationAndData) {
   EXPECT_EQ(f.propagation, static_cast<unsigned long>(MS_SLAVE | MS_REC));
   EXPECT_EQ(f.data, "mode=755,size=1k");
   EXPECT_FALSE(parse_mount_options({"ro", "rw"}).flags & MS_RDONLY);
-  EXPECT_THROW(parse_mount_options({"idmap"}), Error);
+  // idmap/ridmap select an idmapped mount (idmap_mounts.cc): no fs data.
+  EXPECT_EQ(parse_mount_options({"idmap", "ridmap"}).data, "");
 }
 
 TEST(Signals, NamesAndNumbers) {

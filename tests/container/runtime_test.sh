@@ -142,6 +142,34 @@ t_user_namespace() {
   expect_eq "$(awk '/^Uid:/{print $2}' /proc/"$pid"/status)" 100000 "host uid of container root"
 }
 
+# Idmapped bind mounts: a host directory owned by 1000:1000 (ext4 under $T).
+t_idmap_mount() {
+  local id; new_id idmap; id=$ID
+  local src=$T/idsrc out
+  mkdir -p "$src"; touch "$src/f"; chown -R 1000:1000 "$src"; chmod 777 "$src"
+  cfg "$B" 'c["mounts"].append({"destination":"/idm","type":"bind","source":"'"$src"'","options":["rbind","idmap"],"uidMappings":[{"containerID":1000,"hostID":2000,"size":1}],"gidMappings":[{"containerID":1000,"hostID":2001,"size":1}]})'
+  args "$B" 'stat -c %u:%g /idm/f'
+  out=$(runc run --bundle "$B" "$id" 2>&1) || fail "run with an idmapped mount: $out"
+  expect_eq "$out" "2000:2001" "owner through the mount's mappings"
+  # In a user namespace (root = host 100000): host 1000 mapped to 100000 shows
+  # as root inside, and what root creates there is 1000's on the host.
+  new_id idmap2; id=$ID
+  cfg "$B" 'c["linux"]["namespaces"].append({"type":"user"}); c["linux"]["uidMappings"]=[{"containerID":0,"hostID":100000,"size":65536}]; c["linux"]["gidMappings"]=[{"containerID":0,"hostID":100000,"size":65536}]; m=c["mounts"][-1]; m["uidMappings"]=[{"containerID":1000,"hostID":100000,"size":1}]; m["gidMappings"]=[{"containerID":1000,"hostID":100000,"size":1}]'
+  args "$B" 'stat -c %u:%g /idm/f; touch /idm/new && echo CREATED'
+  out=$(runc run --bundle "$B" "$id" 2>&1) || fail "run with an idmapped mount in a user namespace: $out"
+  echo "$out"
+  expect_contains "$out" "0:0" "host 1000 is root inside"
+  expect_contains "$out" "CREATED" "root writes through the mount"
+  expect_eq "$(stat -c %u:%g "$src/new")" "1000:1000" "created file's owner on the host"
+  # Only bind mounts can be idmapped here.
+  new_id idmap3; id=$ID
+  cfg "$B" 'c["mounts"].append({"destination":"/t","type":"tmpfs","source":"tmpfs","options":["idmap"]})'
+  out=$(runc create --bundle "$B" "$id" 2>&1) && fail "idmapped tmpfs accepted"
+  expect_contains "$out" "bind mounts only" "idmapped non-bind message"
+  [ -e "$STATE/$id" ] && fail "failed create left state behind"
+  return 0
+}
+
 t_cgroups_v1_limits() {
   local id; new_id cg; id=$ID
   cfg "$B" 'c["linux"]["resources"].update({"memory":{"limit":67108864,"reservation":33554432},"pids":{"limit":20},"cpu":{"shares":512,"quota":50000,"period":100000,"cpus":"0","mems":"0"},"blockIO":{"weight":500}})'
@@ -371,6 +399,58 @@ t_seccomp() {
   expect_eq "$rc" 159 "killed by SIGSYS (128+31)"
 }
 
+# SCMP_ACT_NOTIFY: create hands the notify fd to linux.seccomp.listenerPath;
+# seccomp_listener.py answers getppid (4242) and mkdir (EDQUOT).
+t_seccomp_notify() {
+  local id; new_id notify; id=$ID
+  local sock=$T/listener.sock out rc
+  notify_cfg() {  # listenerPath
+    cfg "$B" 'c["linux"]["seccomp"]={"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"'"$1"'","listenerMetadata":"meta-1","syscalls":[{"names":["getppid","mkdir","mkdirat"],"action":"SCMP_ACT_NOTIFY"},{"names":["rmdir"],"action":"SCMP_ACT_ERRNO","errnoRet":13}]}'
+  }
+  notify_cfg "$sock"
+  args "$B" 'echo PPID=$PPID; mkdir /tmp/d 2>&1; [ -d /tmp/d ] || echo NO-DIR; rmdir /tmp 2>&1; echo DONE; exec sleep 100'
+  python3 "$(dirname "$0")/seccomp_listener.py" "$sock" "$T/state.json" 2 & local lpid=$!
+  for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.05; done
+  runc run --detach --bundle "$B" "$id" > "$T/init.out" 2>&1 || { cat "$T/init.out"; fail "run with a notify filter"; }
+  for _ in $(seq 100); do grep -q DONE "$T/init.out" && break; sleep 0.05; done
+  out=$(cat "$T/init.out"); echo "$out"
+  expect_contains "$out" "PPID=4242" "getppid answered by the listener"
+  expect_contains "$out" "Disk quota exceeded" "mkdir failed with the listener's errno"
+  expect_contains "$out" "NO-DIR" "mkdir not done"
+  expect_contains "$out" "Permission denied" "the other rules still apply"
+  # exec'd processes get their own filter; its fd goes to the listener too.
+  out=$(runc exec "$id" sh -c 'echo PPID=$PPID; mkdir /tmp/e 2>&1; echo EXEC-DONE' 2>&1) || fail "exec: $out"
+  echo "$out"
+  expect_contains "$out" "PPID=4242" "exec: getppid answered by the listener"
+  expect_contains "$out" "Disk quota exceeded" "exec: mkdir failed with the listener's errno"
+  # An exec that fails before loading its filter reports the error (no hang).
+  out=$(runc exec --cwd /nonexistent "$id" true 2>&1) && fail "exec with a bad cwd succeeded"
+  expect_contains "$out" "no such file or directory" "exec error with a notify profile"
+  runc delete --force "$id" || fail "delete"
+  wait "$lpid" || fail "listener failed"
+  python3 - "$T/state.json" "$id" <<'PY' || fail "container process states sent to the listener"
+import json, sys
+for n, status in ((1, "creating"), (2, "running")):
+    s = json.load(open(f"{sys.argv[1]}.{n}"))
+    print(s)
+    assert s["fds"] == ["seccompFd"] and s["received_fds"] == 1, s
+    assert s["metadata"] == "meta-1" and s["ociVersion"], s
+    assert s["pid"] > 0 and s["state"]["id"] == sys.argv[2] and s["state"]["status"] == status, s
+    assert (s["state"]["pid"] == s["pid"]) == (n == 1), s
+PY
+  # Nobody listening: create fails and leaves nothing behind.
+  new_id notify2; id=$ID
+  out=$(runc create --bundle "$B" "$id" 2>&1) && fail "create without a listener succeeded"
+  expect_contains "$out" "seccomp listener" "no listener message"
+  [ -e "$STATE/$id" ] && fail "failed create left state behind"
+  # NOTIFY without listenerPath is a config error.
+  cfg "$B" 'del c["linux"]["seccomp"]["listenerPath"]'
+  new_id notify3; id=$ID
+  out=$(runc create --bundle "$B" "$id" 2>&1) && fail "NOTIFY without listenerPath accepted"
+  expect_contains "$out" "listenerPath is not set" "missing listenerPath message"
+  return 0
+}
+
 t_no_new_privs() {
   local id; new_id nnp; id=$ID
   args "$B" 'grep NoNewPrivs /proc/self/status'
@@ -463,6 +543,8 @@ t_devices_sysctl_process() {
 t_features_spec() {
   local out; out=$(runc features) || fail features
   expect_contains "$out" "SCMP_ACT_ERRNO" "features seccomp"
+  expect_contains "$out" "SCMP_ACT_NOTIFY" "features seccomp notify"
+  expect_contains "$out" '"ridmap"' "features idmapped mounts"
   expect_contains "$out" '"time"' "features namespaces"
   mkdir -p "$T/s"; runc spec --bundle "$T/s" || fail spec
   python3 -c "import json; json.load(open('$T/s/config.json'))" || fail "spec output is not JSON"
