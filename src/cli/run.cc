@@ -53,8 +53,10 @@ class StopOnSignals {
       while (sigwait(&set_, &sig) == 0) {
         std::lock_guard lock(mu_);
         if (done_) return;
+        // Kept even when a machine takes it: one already stopping for another
+        // reason (a reset with --reboot) ignores it, and the run must still end.
+        pending_ = sig;
         if (machine_) machine_->stop({vmm::MachineExit::Kind::kSignal, static_cast<uint32_t>(sig), {}});
-        else pending_ = sig;
       }
     });
   }
@@ -65,6 +67,10 @@ class StopOnSignals {
     }
     pthread_kill(thread_.native_handle(), SIGTERM);
     thread_.join();
+  }
+  int pending() {
+    std::lock_guard lock(mu_);
+    return pending_;
   }
   void attach(vmm::Machine* m) {
     std::lock_guard lock(mu_);
@@ -114,6 +120,8 @@ int run_vm(RunOptions& opts, const Context& ctx) {
       exit = machine.run();
     }
     signals.attach(nullptr);
+    if (int sig = signals.pending(); sig && exit.kind != vmm::MachineExit::Kind::kSignal)
+      exit = {vmm::MachineExit::Kind::kSignal, static_cast<uint32_t>(sig), {}};
     bool is_reset = exit.kind == vmm::MachineExit::Kind::kReset || exit.kind == vmm::MachineExit::Kind::kTripleFault;
     if (is_reset && opts.reboot) {
       if (!exit.message.empty()) fmt::print(stderr, "\r\ninsula: {}; rebooting\r\n", exit.message);
