@@ -77,4 +77,11 @@ bool is_pvm() {
   return stat("/sys/module/kvm_pvm", &st) == 0;
 }
 
+Result run_vm_cli(const std::string& state_dir, const std::vector<std::string>& args, const std::string& stdin_data,
+                  int timeout_s) {
+  std::vector<std::string> argv{insula_binary(), "vm", "--state-dir", state_dir};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return run(argv, stdin_data, timeout_s);
+}
+
 }  // namespace insula::testing

@@ -14,6 +14,10 @@ struct Result {
 // argv[0] is the program; stdin_data is written to its stdin then closed.
 Result run(const std::vector<std::string>& argv, const std::string& stdin_data = {}, int timeout_s = 60);
 
+// `insula vm --state-dir STATE_DIR ARGS...`, as the VM-management CLI tests run it.
+Result run_vm_cli(const std::string& state_dir, const std::vector<std::string>& args, const std::string& stdin_data = {},
+                  int timeout_s = 60);
+
 // Paths provided by CMake.
 std::string insula_binary();
 std::string test_guest(const std::string& name);

@@ -24,9 +24,7 @@ using nlohmann::json;
 class VmCli : public ::testing::Test {
  protected:
   Result vm(std::vector<std::string> args, const std::string& input = {}) {
-    std::vector<std::string> argv{insula_binary(), "vm", "--state-dir", dir_.path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, input, 30);
+    return run_vm_cli(dir_.path(), args, input, 30);
   }
   json info(const std::string& name) {
     auto r = vm({"info", name, "--output", "json"});

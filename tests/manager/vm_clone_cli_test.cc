@@ -32,11 +32,7 @@ class VmClone : public ::testing::Test {
     fs::resize_file(base_, 4 << 20);
     state_ = dir_.path() + "/state";
   }
-  Result vm(std::vector<std::string> args) {
-    std::vector<std::string> argv{insula_binary(), "vm", "--state-dir", state_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {}, 60);
-  }
+  Result vm(std::vector<std::string> args) { return run_vm_cli(state_, args); }
   void ok(std::vector<std::string> args) {
     auto r = vm(args);
     ASSERT_EQ(r.status, 0) << r.err;

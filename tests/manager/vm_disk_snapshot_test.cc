@@ -53,11 +53,7 @@ class VmDiskSnapshot : public ::testing::Test {
     dev->read(0, {reinterpret_cast<uint8_t*>(s.data()), n});
     return s;
   }
-  Result vm(std::vector<std::string> args) {
-    std::vector<std::string> argv{insula_binary(), "vm", "--state-dir", state_};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {}, 60);
-  }
+  Result vm(std::vector<std::string> args) { return run_vm_cli(state_, args); }
   void ok(std::vector<std::string> args) {
     auto r = vm(args);
     ASSERT_EQ(r.status, 0) << r.err;

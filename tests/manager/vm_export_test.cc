@@ -83,11 +83,7 @@ std::string slurp(const std::string& p) {
 
 class VmExport : public ::testing::Test {
  protected:
-  Result vm(const TempDir& d, std::vector<std::string> args) {
-    std::vector<std::string> argv{insula_binary(), "vm", "--state-dir", d.path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {}, 120);
-  }
+  Result vm(const TempDir& d, std::vector<std::string> args) { return run_vm_cli(d.path(), args, {}, 120); }
   Result img(std::vector<std::string> args) {
     args.insert(args.begin(), {insula_binary(), "img"});
     return run(args, {}, 60);

@@ -20,11 +20,7 @@ namespace fs = std::filesystem;
 
 class VmSnapshotCli : public ::testing::Test {
  protected:
-  Result vm(std::vector<std::string> args) {
-    std::vector<std::string> argv{insula_binary(), "vm", "--state-dir", dir_.path()};
-    argv.insert(argv.end(), args.begin(), args.end());
-    return run(argv, {}, 60);
-  }
+  Result vm(std::vector<std::string> args) { return run_vm_cli(dir_.path(), args); }
   std::vector<uint64_t> counts(const std::string& name) {
     std::string log = vm({"logs", name}).out;
     std::vector<uint64_t> out;
