@@ -29,20 +29,21 @@ void add_img_measure(CLI::App& img, Context& ctx);
 // `snapshot -l` and `info` print it.
 std::string snapshot_table(const std::vector<block::ImageInfo::Snap>& snaps);
 
-// qemu-img's progress line: "    (42.00/100%)" rewritten in place on stdout
-// (where qemu-img prints it, for scripts that parse both alike).
-inline block::Progress progress_printer(bool enabled) {
+// qemu-img's progress line: "    (42.00/100%)" rewritten in place, on stdout
+// by default (where qemu-img prints it, for scripts that parse both alike);
+// commands whose stdout carries a summary (JSON) pass stderr.
+inline block::Progress progress_printer(bool enabled, std::FILE* out = stdout) {
   if (!enabled) return {};
-  std::printf("    (0.00/100%%)\r");  // qemu-img starts at 0 and moves in steps of 1% or more
-  std::fflush(stdout);
-  return [last = 0](double f) mutable {
+  std::fprintf(out, "    (0.00/100%%)\r");  // qemu-img starts at 0 and moves in steps of 1% or more
+  std::fflush(out);
+  return [last = 0, out](double f) mutable {
     int pct = static_cast<int>(f * 10000);
     if (pct - last < 100 && f < 1.0) return;
     if (pct == last) return;
     last = pct;
-    std::printf("    (%.2f/100%%)\r", pct / 100.0);
-    if (f >= 1.0) std::printf("\n");
-    std::fflush(stdout);
+    std::fprintf(out, "    (%.2f/100%%)\r", pct / 100.0);
+    if (f >= 1.0) std::fprintf(out, "\n");
+    std::fflush(out);
   };
 }
 

@@ -3,23 +3,12 @@
 #include <cstdio>
 
 #include "base/size.h"
+#include "cli/img_commands.h"
 #include "cli/vm_commands.h"
 
 namespace insula::cli {
 
 namespace {
-
-// img convert -p's progress line, on stderr: stdout keeps the summary (JSON).
-block::Progress stderr_progress(bool enabled) {
-  if (!enabled) return {};
-  std::fprintf(stderr, "    (0.00/100%%)\r");
-  return [last = 0](double f) mutable {
-    int pct = static_cast<int>(f * 10000);
-    if ((pct - last < 100 && f < 1.0) || pct == last) return;
-    last = pct;
-    std::fprintf(stderr, "    (%.2f/100%%)\r%s", pct / 100.0, f >= 1.0 ? "\n" : "");
-  };
-}
 
 bool ends_with(const std::string& s, const std::string& suffix) {
   return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
@@ -47,7 +36,7 @@ void add_vm_export(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common)
   ex->callback([o, common, &ctx] {
     run_verb(ctx, [&] {
       if (ends_with(o->ex.file, ".zst") || ends_with(o->ex.file, ".tzst")) o->ex.zstd = true;
-      auto r = open_manager(*common).export_vm(o->name, o->ex, stderr_progress(o->progress));
+      auto r = open_manager(*common).export_vm(o->name, o->ex, progress_printer(o->progress, stderr));
       if (o->output == "json") {
         fmt::print("{}\n", nlohmann::json{{"vm", r.vm}, {"file", r.file}, {"archive_bytes", r.archive_bytes},
                                           {"data_bytes", r.data_bytes}, {"disks", r.disks},
@@ -70,7 +59,7 @@ void add_vm_export(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common)
   im->add_option("--output,-o", o->output, "table or json")->check(CLI::IsMember({"table", "json"}));
   im->callback([o, common, &ctx] {
     run_verb(ctx, [&] {
-      auto r = open_manager(*common).import_vm(o->file, o->new_name, stderr_progress(o->progress));
+      auto r = open_manager(*common).import_vm(o->file, o->new_name, progress_printer(o->progress, stderr));
       if (o->output == "json") {
         fmt::print("{}\n", nlohmann::json{{"vm", r.vm}, {"file", r.file}, {"files", r.files},
                                           {"data_bytes", r.data_bytes}, {"snapshots", r.snapshots}}
