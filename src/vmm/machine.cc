@@ -204,7 +204,7 @@ void Machine::pause() {
   if (pause_requested_) return;
   pause_requested_ = true;
   kick_all();
-  pause_cv_.wait(lock, [this] { return parked_ + exited_ == vcpus_.size() || stopping_; });
+  pause_cv_.wait(lock, [this] { return parked_ + exited_ == started_ || stopping_; });
 }
 
 void Machine::resume() {
@@ -219,7 +219,7 @@ void Machine::press_power_button() { acpi_pm_->press_power_button(); }
 
 bool Machine::paused() const {
   std::lock_guard lock(pause_mu_);
-  return pause_requested_ && parked_ + exited_ == vcpus_.size();
+  return pause_requested_ && parked_ + exited_ == started_;
 }
 
 void Machine::park(kvm::Vcpu& vcpu) {
@@ -233,8 +233,12 @@ void Machine::park(kvm::Vcpu& vcpu) {
 
 MachineExit Machine::run() {
   {
+    // Counted before the threads exist, so a pause() from now on waits for
+    // every one of them; a pause() before run() returns at once and the
+    // threads park as they start (a snapshot loaded paused).
     std::lock_guard lock(pause_mu_);
     exited_ = 0;
+    started_ = vcpus_.size();
   }
   install_kick_handler();
   for (auto& v : vcpus_) threads_.emplace_back([this, &vcpu = *v] { vcpu_loop(vcpu); });

@@ -115,7 +115,8 @@ class Machine {
   std::condition_variable pause_cv_;
   std::atomic<bool> pause_requested_{false};
   size_t parked_ = 0;
-  size_t exited_ = 0;  // vCPU threads that have returned (they never park)
+  size_t started_ = 0;  // vCPU threads run() starts
+  size_t exited_ = 0;   // vCPU threads that have returned (they never park)
 };
 
 }  // namespace insula::vmm

@@ -44,6 +44,39 @@ TEST(MachinePause, PausedGuestMakesNoProgressAndResumes) {
   EXPECT_EQ(exit.kind, MachineExit::Kind::kPowerOff);
 }
 
+// Pausing before run() (how a snapshot is loaded paused) returns at once;
+// the vCPUs park as their threads start, and resume lets them run.
+TEST(MachinePause, PauseBeforeRunParksTheVcpusAsTheyStart) {
+  if (!testing::have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  std::atomic<size_t> dots{0};
+  MachineConfig cfg;
+  cfg.kernel = testing::test_guest("ticker_pvh.elf");
+  cfg.memory = 64 << 20;
+  cfg.cpus = 2;
+  Machine m(cfg, [&](uint8_t c) {
+    if (c == '.') ++dots;
+  });
+  std::atomic<bool> paused{false};
+  std::thread pauser([&] {
+    m.pause();
+    paused = true;
+  });
+  for (int i = 0; i < 500 && !paused; ++i) std::this_thread::sleep_for(10ms);
+  ASSERT_TRUE(paused.load()) << "pause() before run() did not return";
+  pauser.join();
+  MachineExit exit;
+  std::thread runner([&] { exit = m.run(); });
+  for (int i = 0; i < 500 && !m.paused(); ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_TRUE(m.paused());
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(dots.load(), 0u) << "the guest ran while paused";
+  m.resume();
+  for (int i = 0; i < 500 && dots < 3; ++i) std::this_thread::sleep_for(10ms);
+  EXPECT_GE(dots.load(), 3u) << "the guest did not run after resume";
+  m.stop({MachineExit::Kind::kPowerOff, 0, "test"});
+  runner.join();
+}
+
 // A vCPU that halted with interrupts off may have left its thread (KVM
 // reports HLT to userspace on some backends): pause() must still return.
 TEST(MachinePause, PauseReturnsWhenAVcpuHasHalted) {
