@@ -5,6 +5,7 @@
 #include <cstring>
 #include <vector>
 
+#include "base/error.h"
 #include "devices/virtio/virtio_balloon.h"
 #include "fake_driver.h"
 
@@ -195,6 +196,36 @@ TEST(VirtioBalloon, StatsRefreshEachTimeTheHostAsks) {
   send(5000);
   EXPECT_TRUE(r.drv.used(2));
   EXPECT_EQ(r.balloon->stats()[uint16_t(BalloonStat::kFreeMemory)], 5000u);
+}
+
+// A snapshot taken while the device holds the guest's stats buffer: the
+// restored device still holds it, so the host can ask again (Linux sends its
+// buffer once and waits for it back).
+TEST(VirtioBalloon, HeldStatsBufferSurvivesSaveAndRestore) {
+  BalloonRig r;
+  uint8_t entry[10];
+  uint16_t tag = uint16_t(BalloonStat::kFreeMemory);
+  uint64_t val = 4242;
+  std::memcpy(entry, &tag, 2);
+  std::memcpy(entry + 2, &val, 8);
+  std::memcpy(r.ram.p + 0x10000, entry, 10);
+  r.drv.add(2, {Seg{0x10000, 10, false}});
+  r.drv.kick(2);
+  VirtioBalloonState saved = r.balloon->save();
+  EXPECT_NE(saved.stats_head, VirtioBalloonState::kNoStatsHead);
+  VirtioPciState transport = r.pci.save();
+
+  auto restored = std::make_shared<VirtioBalloon>();
+  testing::RecordingMsi msi;
+  VirtioPci pci(restored, r.ram.mem, &msi, nullptr);
+  restored->restore(saved);
+  pci.restore(transport);
+  EXPECT_TRUE(restored->request_stats());
+  EXPECT_TRUE(r.drv.used(2));  // the guest got its buffer back
+  EXPECT_FALSE(restored->request_stats());
+
+  saved.stats_head = 0x10000;
+  EXPECT_THROW(restored->restore(saved), Error);
 }
 
 }  // namespace

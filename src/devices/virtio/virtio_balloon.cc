@@ -156,15 +156,26 @@ std::map<uint16_t, uint64_t> VirtioBalloon::stats() const {
 
 VirtioBalloonState VirtioBalloon::save() const {
   std::lock_guard lock(mu_);
-  return VirtioBalloonState{VirtioBalloonState::kVersion, target_pages_, actual_pages_, inflated_pages_};
+  VirtioBalloonState s;
+  s.target_pages = target_pages_;
+  s.actual_pages = actual_pages_;
+  s.stats_head = stats_head_ ? *stats_head_ : VirtioBalloonState::kNoStatsHead;
+  s.inflated_pages = inflated_pages_;
+  return s;
 }
 
 void VirtioBalloon::restore(const VirtioBalloonState& s) {
   if (s.version != VirtioBalloonState::kVersion) throw error("virtio-balloon: saved state version {} unknown", s.version);
+  if (s.stats_head != VirtioBalloonState::kNoStatsHead && s.stats_head > 0xffff)
+    throw error("virtio-balloon: saved stats buffer head {} is not a descriptor index", s.stats_head);
   std::lock_guard lock(mu_);
   target_pages_ = s.target_pages;
   actual_pages_ = s.actual_pages;
   inflated_pages_ = s.inflated_pages;
+  // The held stats buffer: a wrong head in a hostile file only reaches the
+  // used ring of the guest it claims to be from.
+  stats_head_.reset();
+  if (s.stats_head != VirtioBalloonState::kNoStatsHead) stats_head_ = uint16_t(s.stats_head);
 }
 
 }  // namespace insula::virtio

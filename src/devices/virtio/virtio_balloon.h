@@ -33,11 +33,16 @@ enum class BalloonStat : uint16_t {
   kHugetlbFailures = 9,
 };
 
+// Version 2 adds the stats buffer the device holds: the guest's driver
+// sent it once and waits for it back, so a restored device that forgot it
+// would never get statistics again.
 struct VirtioBalloonState {
-  static constexpr uint32_t kVersion = 1;
+  static constexpr uint32_t kVersion = 2;
+  static constexpr uint32_t kNoStatsHead = 0xffffffffu;
   uint32_t version = kVersion;
   uint32_t target_pages = 0;
   uint32_t actual_pages = 0;
+  uint32_t stats_head = kNoStatsHead;
   uint64_t inflated_pages = 0;
 };
 
