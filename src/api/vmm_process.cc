@@ -14,6 +14,7 @@
 #include "api/http_server.h"
 #include "api/vmm_service.h"
 #include "base/log.h"
+#include "base/timing.h"
 
 namespace insula::api {
 
@@ -56,6 +57,7 @@ int run_vmm_process(const VmmProcessOptions& opts) {
   });
 
   INSULA_LOG_INFO("VMM {} serving {}", opts.id, opts.api_socket);
+  timing::mark("api ready");
   io.run();
   const auto& exit = vm.last_exit();
   if (!exit || exit->kind == vmm::MachineExit::Kind::kPowerOff) return 0;

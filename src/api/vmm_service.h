@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -69,6 +70,7 @@ class VmmService {
  private:
   void machine_ended(vmm::MachineExit exit);
   void launch();  // runs machine_ on runner_
+  std::unique_ptr<vmm::PreparedVm> take_prepared_vm();
 
   boost::asio::io_context& io_;
   std::string id_;
@@ -78,6 +80,9 @@ class VmmService {
   bool boot_source_set_ = false;
   DeviceIds device_ids_;
   VmState state_ = VmState::kNotStarted;
+  // The KVM set-up no config decides, made on a thread while the VMM waits
+  // for its first requests (see vmm/prepared_vm.h); the machine takes it.
+  std::future<std::unique_ptr<vmm::PreparedVm>> prepared_;
   std::unique_ptr<vmm::Machine> machine_;
   std::thread runner_;
   std::optional<vmm::MachineExit> exit_;

@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/size.h"
+#include "base/timing.h"
 
 namespace insula::vmm {
 
@@ -112,7 +113,9 @@ void GuestRam::save(const std::string& path) const {
       off += static_cast<uint64_t>(n);
     }
   }
+  timing::mark("snapshot: guest RAM written");
   if (::fsync(fd.get()) != 0) throw fail("syncing");
+  timing::mark("snapshot: guest RAM synced");
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("renaming");
 }
