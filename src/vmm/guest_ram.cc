@@ -13,6 +13,7 @@
 #include "base/fd.h"
 #include "base/size.h"
 #include "base/timing.h"
+#include "base/timing.h"
 
 namespace insula::vmm {
 
@@ -81,7 +82,14 @@ bool all_zero(const uint8_t* p, size_t n) {
 void GuestRam::save(const std::string& path) const {
   constexpr size_t kPage = 4096;
   std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  // O_DIRECT: guest RAM goes from its pages to the disk, not through the
+  // page cache. On a host whose page cache is full (the usual state), a
+  // buffered write first has to reclaim as much cache as it writes, which
+  // here ran at ~175 MB/s against ~1.5 GB/s direct (bench/README.md). RAM and
+  // runs are page-aligned, as O_DIRECT asks; where the filesystem refuses it,
+  // the write falls back to the page cache.
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0600));
+  if (!fd && errno == EINVAL) fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) throw errno_error(fmt::format("creating snapshot memory file {}", tmp));
   auto fail = [&](const char* what) {
     int err = errno;
@@ -109,12 +117,19 @@ void GuestRam::save(const std::string& path) const {
     while (off < end) {
       ssize_t n = ::pwrite(fd.get(), host_ + off, end - off, static_cast<off_t>(off));
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL && (::fcntl(fd.get(), F_GETFL) & O_DIRECT)) {
+        // The filesystem takes O_DIRECT at open but not this write: buffered it is.
+        if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_DIRECT) != 0) throw fail("writing");
+        continue;
+      }
       if (n <= 0) throw fail("writing");
       off += static_cast<uint64_t>(n);
     }
   }
   timing::mark("snapshot: guest RAM written");
+  timing::mark("snapshot: guest RAM written");
   if (::fsync(fd.get()) != 0) throw fail("syncing");
+  timing::mark("snapshot: guest RAM synced");
   timing::mark("snapshot: guest RAM synced");
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("renaming");
