@@ -3,6 +3,7 @@
 #include "api/vmm_process.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <optional>
 
@@ -48,6 +49,11 @@ int run_vmm_process(const VmmProcessOptions& opts) {
   add_vm_config_routes(router, vm);
   server.emplace(io, opts.api_socket, router);
   server_view = &*server;
+  if (opts.ready_fd >= 0) {
+    char ready = 'R';
+    [[maybe_unused]] ssize_t n = ::write(opts.ready_fd, &ready, 1);
+    ::close(opts.ready_fd);
+  }
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   signals.async_wait([&vm](const boost::system::error_code& ec, int sig) {

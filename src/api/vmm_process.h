@@ -11,6 +11,10 @@ struct VmmProcessOptions {
   std::string console_socket;  // empty: <api_socket>.console
   std::string id = "anonymous-instance";
   std::string log_path;        // console log (appended); empty: none
+  // An inherited pipe's write end: one byte is written and the fd closed
+  // once the API socket listens, so a launcher waits for exactly that
+  // instead of polling the socket (-1: none).
+  int ready_fd = -1;
 };
 
 // Returns the process's exit status: 0 after a shutdown or power-off,
