@@ -67,6 +67,7 @@ void VmmService::launch() {
   console_.set_serial(&machine_->serial());
   state_ = VmState::kRunning;
   started_ = std::chrono::steady_clock::now();
+  machine_->start();
   runner_ = std::thread([this] {
     vmm::MachineExit exit = machine_->run();
     machine_done_ = true;

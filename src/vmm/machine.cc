@@ -217,7 +217,8 @@ void Machine::park(kvm::Vcpu& vcpu) {
   if (!stopping_) vcpu.run_struct()->immediate_exit = 0;
 }
 
-MachineExit Machine::run() {
+void Machine::start() {
+  if (!threads_.empty()) return;
   {
     // Counted before the threads exist, so a pause() from now on waits for
     // every one of them; a pause() before run() returns at once and the
@@ -227,7 +228,12 @@ MachineExit Machine::run() {
     started_ = vcpus_.size();
   }
   install_kick_handler();
+  threads_.reserve(vcpus_.size());  // no reallocation under a concurrent kick_all()
   for (auto& v : vcpus_) threads_.emplace_back([this, &vcpu = *v] { vcpu_loop(vcpu); });
+}
+
+MachineExit Machine::run() {
+  start();
   {
     std::unique_lock lock(exit_mu_);
     exit_cv_.wait(lock, [this] { return exit_.has_value(); });

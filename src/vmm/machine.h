@@ -51,9 +51,12 @@ class Machine {
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  // Starts the vCPUs; returns when the guest powers off, resets, writes the
-  // debug-exit port, or fails.
+  // Starts the vCPUs (unless start() did); returns when the guest powers
+  // off, resets, writes the debug-exit port, or fails.
   MachineExit run();
+  // Only starts the vCPU threads, on the caller's thread: a VMM answering
+  // "running" does so once they exist, not once another thread has made them.
+  void start();
   // Ends the run from any thread (first caller's reason wins).
   void stop(MachineExit reason);
   // From any thread while run() runs: pause() returns once no vCPU is in the
