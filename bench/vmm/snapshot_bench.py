@@ -15,11 +15,13 @@ save is not all zero. For each guest size and round:
                    migrate-incoming "exec:cat FILE" until completed, cont,
                    until the next line
 
-Each restore gives two times: "load to running" (Firecracker's definition:
-the VMM already started, from the load request until the VM runs, i.e. until
-PUT /snapshot/load answers / until QMP cont answers) and "process start to
-next line" (spawning the VMM, waiting for its socket, the load, and the
-guest's next line). --timing also prints the median of each INSULA_TIMING
+Each snapshot is restored twice: "process start to next line" (spawning the
+VMM, waiting for its socket, the load at once, and the guest's next line),
+then "load to running" (Firecracker's definition: the VMM already started,
+here idle for IDLE seconds after its socket answers; from the load request
+until the VM runs, i.e. until PUT /snapshot/load answers / until QMP cont
+answers). Both VMMs are told the RAM size at start (QEMU -m, insula
+--memory-hint-mib, as `insula vm start` does). --timing also prints the median of each INSULA_TIMING
 mark of insula's restore (src/base/timing.h), in ms after the spawn. Usage:
   bench/vmm/snapshot_bench.py BUILD_DIR [--sizes 256,1024] [--rounds 3] [--timing]
 """
@@ -133,6 +135,11 @@ class Qmp:
                 raise RuntimeError(f"QMP {name}: {msg['error']}")
 
 
+# "The VMM already started": how long it idles, once its socket answers,
+# before the load request of Firecracker's definition is sent.
+IDLE = 0.2
+
+
 def args(mib):
     return f"period_ms=1 fill_mib={mib - 32}"
 
@@ -155,7 +162,7 @@ def insula_round(build, kernel, mib, tmp):
         shutil.rmtree(d, ignore_errors=True)
         os.makedirs(d)
     snap, mem = os.path.join(tmp, "i.snap"), os.path.join(tmp, "i.mem")
-    pa = subprocess.Popen([exe, "vmm", "--api-sock", a + "/api.sock", "--log", a + "/log"])
+    pa = subprocess.Popen([exe, "vmm", "--api-sock", a + "/api.sock", "--log", a + "/log", "--memory-hint-mib", str(mib)])
     try:
         wait_socket(a + "/api.sock")
         api(a + "/api.sock", "PUT", "/boot-source", {"kernel_image_path": kernel, "boot_args": args(mib)})
@@ -172,12 +179,24 @@ def insula_round(build, kernel, mib, tmp):
     finally:
         pa.kill()
         pa.wait()
+    _, whole, marks = insula_restore(exe, b, snap, mem, mib, before, 0)
+    load, _, _ = insula_restore(exe, b, snap, mem, mib, before, IDLE)
+    size = os.stat(mem).st_blocks * 512 + os.path.getsize(snap)
+    return create, load, whole, size, marks
+
+
+def insula_restore(exe, b, snap, mem, mib, before, idle):
+    """A fresh VMM, idle seconds after its API answers, loads the snapshot:
+    (load request to 204, spawn to the guest's next line, timing marks)."""
+    shutil.rmtree(b, ignore_errors=True)
+    os.makedirs(b)
     env = dict(os.environ, INSULA_TIMING="1")
     t0 = time.monotonic()
-    pb = subprocess.Popen([exe, "vmm", "--api-sock", b + "/api.sock", "--log", b + "/log"],
+    pb = subprocess.Popen([exe, "vmm", "--api-sock", b + "/api.sock", "--log", b + "/log", "--memory-hint-mib", str(mib)],
                           stderr=open(b + "/stderr", "w"), env=env)
     try:
         wait_socket(b + "/api.sock")
+        time.sleep(idle)
         t1 = time.monotonic()
         api(b + "/api.sock", "PUT", "/snapshot/load",
             {"snapshot_path": snap, "mem_backend": {"backend_type": "File", "backend_path": mem}, "resume_vm": True})
@@ -189,8 +208,7 @@ def insula_round(build, kernel, mib, tmp):
         pb.kill()
         pb.wait()
     check_continues("insula", before, read(b + "/log"))
-    size = os.stat(mem).st_blocks * 512 + os.path.getsize(snap)
-    return create, load, whole, size, timing_marks(b + "/stderr", t0)
+    return load, whole, timing_marks(b + "/stderr", t0)
 
 
 def qemu_cmd(kernel, mib, tmp, tag, extra):
@@ -222,10 +240,22 @@ def qemu_round(kernel, mib, tmp):
     finally:
         pa.kill()
         pa.wait()
+    _, whole = qemu_restore(kernel, mib, tmp, state, before, 0)
+    load, _ = qemu_restore(kernel, mib, tmp, state, before, IDLE)
+    return create, load, whole, os.path.getsize(state)
+
+
+def qemu_restore(kernel, mib, tmp, state, before, idle):
+    for f in ("qb.log", "qb.qmp"):
+        try:
+            os.unlink(os.path.join(tmp, f))
+        except FileNotFoundError:
+            pass
     t0 = time.monotonic()
     pb = subprocess.Popen(qemu_cmd(kernel, mib, tmp, "qb", ["-incoming", "defer"]))
     try:
         q = Qmp(f"{tmp}/qb.qmp")
+        time.sleep(idle)
         t1 = time.monotonic()
         q.cmd("migrate-incoming", uri=f"exec:cat {state}")
         wait_for(lambda: q.cmd("query-status")["status"] in ("paused", "postmigrate", "prelaunch") and
@@ -239,7 +269,7 @@ def qemu_round(kernel, mib, tmp):
         pb.kill()
         pb.wait()
     check_continues("QEMU", before, read(f"{tmp}/qb.log"))
-    return create, load, whole, os.path.getsize(state)
+    return load, whole
 
 
 def main():

@@ -31,7 +31,7 @@ int run_vmm_process(const VmmProcessOptions& opts) {
     console.close();
     // Let responses already queued (the 204 of /shutdown) go out first.
     boost::asio::post(io, [&io] { io.stop(); });
-  });
+  }, opts.memory_hint);
 
   Router router;
   add_instance_info_routes(router, vm);

@@ -15,6 +15,10 @@ struct VmmProcessOptions {
   // once the API socket listens, so a launcher waits for exactly that
   // instead of polling the socket (-1: none).
   int ready_fd = -1;
+  // RAM the VM will likely have, in bytes (0: unknown): its guest RAM is then
+  // mapped and registered with KVM before the first request (see
+  // vmm/prepared_vm.h). A VM of another size still works, only slower to build.
+  uint64_t memory_hint = 0;
 };
 
 // Returns the process's exit status: 0 after a shutdown or power-off,

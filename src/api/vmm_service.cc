@@ -21,12 +21,13 @@ const char* state_name(VmState s) {
 }
 
 VmmService::VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console,
-                       std::function<void()> on_end)
+                       std::function<void()> on_end, uint64_t memory_hint)
     : io_(io),
       id_(std::move(id)),
       console_(console),
       on_end_(std::move(on_end)),
-      prepared_(std::async(std::launch::async, [] { return std::make_unique<vmm::PreparedVm>(); })) {}
+      prepared_(std::async(std::launch::async,
+                           [memory_hint] { return std::make_unique<vmm::PreparedVm>(memory_hint); })) {}
 
 std::unique_ptr<vmm::PreparedVm> VmmService::take_prepared_vm() {
   // Its error (no /dev/kvm, ...) is the request's, as the machine's own would be.

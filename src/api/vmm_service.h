@@ -37,7 +37,10 @@ class VmmService {
  public:
   // on_end runs (on the io thread) when the VM is over: the guest ended it or
   // shutdown() was asked for.
-  VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console, std::function<void()> on_end);
+  // memory_hint: bytes of RAM the VM will likely have (0: unknown), for the
+  // KVM set-up made ahead (vmm/prepared_vm.h).
+  VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console, std::function<void()> on_end,
+             uint64_t memory_hint = 0);
   ~VmmService();  // stops and joins a running machine
 
   const std::string& id() const { return id_; }

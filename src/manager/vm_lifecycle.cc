@@ -97,7 +97,8 @@ VmRecord VmManager::launch_locked(const std::string& name,
   if (::pipe2(ready_pipe, O_CLOEXEC) != 0) throw errno_error("pipe");
   UniqueFd ready_rd(ready_pipe[0]), ready_wr(ready_pipe[1]);
   pid_t pid = spawn_detached({exe_, "vmm", "--api-sock", r.api_socket, "--console-sock", r.console_socket, "--id",
-                              name, "--log", r.log_path, "--ready-fd", std::to_string(kPassedFd)},
+                              name, "--log", r.log_path, "--ready-fd", std::to_string(kPassedFd),
+                              "--memory-hint-mib", std::to_string(r.memory >> 20)},
                              vmm_err, ready_wr.get());
   ready_wr.reset();
   // Recorded at once: if this CLI dies now, the next look finds the VMM.

@@ -30,16 +30,32 @@ GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size), low_(std::
 GuestRam::GuestRam(uint64_t size, uint64_t hole_start, const std::string& memory_file)
     : size_(size), low_(std::min(size, hole_start)) {
   check_size(size);
+  UniqueFd fd(open_memory_file(memory_file));
+  file_backed_ = true;
+  map(fd.get());
+}
+
+int GuestRam::open_memory_file(const std::string& memory_file) const {
   UniqueFd fd(::open(memory_file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw errno_error(fmt::format("opening snapshot memory file {}", memory_file));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw errno_error(fmt::format("stat {}", memory_file));
-  if (static_cast<uint64_t>(st.st_size) != size)
+  if (static_cast<uint64_t>(st.st_size) != size_)
     throw error("snapshot memory file {} is {} bytes, the snapshot's machine has {} of RAM: the file is truncated or "
                 "belongs to another snapshot",
-                memory_file, st.st_size, format_size(size));
+                memory_file, st.st_size, format_size(size_));
+  return fd.release();
+}
+
+void GuestRam::map_file(const std::string& memory_file) {
+  UniqueFd fd(open_memory_file(memory_file));
+  // MAP_FIXED replaces the anonymous pages (none touched) in place: KVM's
+  // memory slots keep pointing at the same addresses and fault the file's
+  // pages in from there.
+  void* p = ::mmap(host_, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd.get(), 0);
+  if (p == MAP_FAILED) throw errno_error(fmt::format("mapping snapshot memory file {}", memory_file));
+  ::madvise(p, size_, MADV_DONTFORK);
   file_backed_ = true;
-  map(fd.get());
 }
 
 void GuestRam::check_size(uint64_t size) const {

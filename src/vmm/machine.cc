@@ -75,13 +75,23 @@ Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> conso
   if (max_vcpus > 0 && config_.cpus > static_cast<uint32_t>(max_vcpus))
     throw error("--cpus {}: this host's KVM allows at most {} vCPUs per VM", config_.cpus, max_vcpus);
 
-  ram_ = state ? std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart, memory_file)
-              : std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
-  timing::mark("machine: guest RAM mapped");
-  vm_.set_user_memory_region(0, 0, ram_->lowmem_size(), ram_->host());
-  if (ram_->highmem_size())
-    vm_.set_user_memory_region(1, x86::k4GiB, ram_->highmem_size(), ram_->host() + ram_->lowmem_size());
-  timing::mark("machine: guest RAM registered with KVM");
+  if (prepared_->ram && prepared_->ram->size() != config_.memory) {
+    // Prepared for another size: its slots cannot be resized, only removed.
+    unregister_guest_ram(vm_, *prepared_->ram);
+    prepared_->ram.reset();
+  }
+  if (prepared_->ram) {
+    // Already registered with KVM: a snapshot's file only replaces its pages.
+    ram_ = std::move(prepared_->ram);
+    if (state) ram_->map_file(memory_file);
+    timing::mark("machine: guest RAM mapped (registered ahead)");
+  } else {
+    ram_ = state ? std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart, memory_file)
+                 : std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
+    timing::mark("machine: guest RAM mapped");
+    register_guest_ram(vm_, *ram_);
+    timing::mark("machine: guest RAM registered with KVM");
+  }
   setup_devices();
   pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory, legacy_gsi_routes());
   timing::mark("machine: devices set up");

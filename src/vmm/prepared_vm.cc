@@ -2,6 +2,7 @@
 #include "vmm/prepared_vm.h"
 
 #include "arch/x86/guest_layout.h"
+#include "arch/x86/layout.h"
 
 namespace insula::vmm {
 
@@ -28,7 +29,17 @@ std::vector<kvm_irq_routing_entry> legacy_gsi_routes() {
   return routes;
 }
 
-PreparedVm::PreparedVm() : backend(kvm::detect_backend()), vm(kvm) {
+void register_guest_ram(kvm::Vm& vm, const GuestRam& ram) {
+  vm.set_user_memory_region(0, 0, ram.lowmem_size(), ram.host());
+  if (ram.highmem_size()) vm.set_user_memory_region(1, x86::k4GiB, ram.highmem_size(), ram.host() + ram.lowmem_size());
+}
+
+void unregister_guest_ram(kvm::Vm& vm, const GuestRam& ram) {
+  vm.set_user_memory_region(0, 0, 0, ram.host());
+  if (ram.highmem_size()) vm.set_user_memory_region(1, x86::k4GiB, 0, ram.host() + ram.lowmem_size());
+}
+
+PreparedVm::PreparedVm(uint64_t memory_hint) : backend(kvm::detect_backend()), vm(kvm) {
   vm.set_tss_addr(x86::kKvmTssAddr);
   vm.set_identity_map_addr(x86::kKvmIdentityMapAddr);
   vm.create_irqchip();
@@ -37,6 +48,10 @@ PreparedVm::PreparedVm() : backend(kvm::detect_backend()), vm(kvm) {
   // Asked once per process and remembered: the vCPUs' setup reads them.
   kvm.supported_cpuid();
   kvm.msr_index_list();
+  if (memory_hint) {
+    ram = std::make_unique<GuestRam>(memory_hint, x86::kPciHoleStart);
+    register_guest_ram(vm, *ram);
+  }
 }
 
 }  // namespace insula::vmm
