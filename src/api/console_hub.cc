@@ -12,6 +12,7 @@
 #include "api/unix_listener.h"
 #include "base/error.h"
 #include "base/log.h"
+#include "base/timing.h"
 
 namespace insula::api {
 
@@ -131,6 +132,10 @@ void ConsoleHub::flush() {
     }
   }
   for (const auto& c : clients_) c->send(bytes);
+  if (!bytes.empty() && !first_output_marked_) {
+    first_output_marked_ = true;
+    timing::mark("console: first guest output written");
+  }
 }
 
 void ConsoleHub::set_serial(Serial* serial) {

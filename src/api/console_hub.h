@@ -55,6 +55,7 @@ class ConsoleHub {
   std::mutex mu_;  // guards out_ and flush_posted_ (vCPU threads write)
   std::string out_;
   bool flush_posted_ = false;
+  bool first_output_marked_ = false;  // for INSULA_TIMING (io thread only)
   std::atomic<uint64_t> bytes_out_{0};
   uint64_t bytes_in_ = 0;
 

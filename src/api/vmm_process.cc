@@ -3,6 +3,7 @@
 #include "api/vmm_process.h"
 
 #include <signal.h>
+#include <unistd.h>
 
 #include <optional>
 
@@ -14,6 +15,7 @@
 #include "api/http_server.h"
 #include "api/vmm_service.h"
 #include "base/log.h"
+#include "base/timing.h"
 
 namespace insula::api {
 
@@ -29,7 +31,7 @@ int run_vmm_process(const VmmProcessOptions& opts) {
     console.close();
     // Let responses already queued (the 204 of /shutdown) go out first.
     boost::asio::post(io, [&io] { io.stop(); });
-  });
+  }, opts.memory_hint);
 
   Router router;
   add_instance_info_routes(router, vm);
@@ -47,6 +49,11 @@ int run_vmm_process(const VmmProcessOptions& opts) {
   add_vm_config_routes(router, vm);
   server.emplace(io, opts.api_socket, router);
   server_view = &*server;
+  if (opts.ready_fd >= 0) {
+    char ready = 'R';
+    [[maybe_unused]] ssize_t n = ::write(opts.ready_fd, &ready, 1);
+    ::close(opts.ready_fd);
+  }
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT, SIGHUP);
   signals.async_wait([&vm](const boost::system::error_code& ec, int sig) {
@@ -56,6 +63,7 @@ int run_vmm_process(const VmmProcessOptions& opts) {
   });
 
   INSULA_LOG_INFO("VMM {} serving {}", opts.id, opts.api_socket);
+  timing::mark("api ready");
   io.run();
   const auto& exit = vm.last_exit();
   if (!exit || exit->kind == vmm::MachineExit::Kind::kPowerOff) return 0;

@@ -11,6 +11,14 @@ struct VmmProcessOptions {
   std::string console_socket;  // empty: <api_socket>.console
   std::string id = "anonymous-instance";
   std::string log_path;        // console log (appended); empty: none
+  // An inherited pipe's write end: one byte is written and the fd closed
+  // once the API socket listens, so a launcher waits for exactly that
+  // instead of polling the socket (-1: none).
+  int ready_fd = -1;
+  // RAM the VM will likely have, in bytes (0: unknown): its guest RAM is then
+  // mapped and registered with KVM before the first request (see
+  // vmm/prepared_vm.h). A VM of another size still works, only slower to build.
+  uint64_t memory_hint = 0;
 };
 
 // Returns the process's exit status: 0 after a shutdown or power-off,

@@ -1,10 +1,13 @@
 // VmmService: see vmm_service.h.
 #include "api/vmm_service.h"
 
+#include <future>
+
 #include <boost/asio/post.hpp>
 
 #include "api/api_error.h"
 #include "base/log.h"
+#include "base/timing.h"
 
 namespace insula::api {
 
@@ -18,8 +21,19 @@ const char* state_name(VmState s) {
 }
 
 VmmService::VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console,
-                       std::function<void()> on_end)
-    : io_(io), id_(std::move(id)), console_(console), on_end_(std::move(on_end)) {}
+                       std::function<void()> on_end, uint64_t memory_hint)
+    : io_(io),
+      id_(std::move(id)),
+      console_(console),
+      on_end_(std::move(on_end)),
+      prepared_(std::async(std::launch::async,
+                           [memory_hint] { return std::make_unique<vmm::PreparedVm>(memory_hint); })) {}
+
+std::unique_ptr<vmm::PreparedVm> VmmService::take_prepared_vm() {
+  // Its error (no /dev/kvm, ...) is the request's, as the machine's own would be.
+  if (!prepared_.valid()) return nullptr;  // taken by an earlier attempt: the machine makes its own
+  return prepared_.get();
+}
 
 VmmService::~VmmService() {
   if (machine_) machine_->stop({vmm::MachineExit::Kind::kPowerOff, 0, "the VMM is exiting"});
@@ -46,7 +60,7 @@ void VmmService::start() {
     config.cmdline += fmt::format("{}root=/dev/vda {}", config.cmdline.empty() ? "" : " ",
                                   config.disks.front().read_only ? "ro" : "rw");
   // Building the machine checks the config and loads the kernel: its errors are the caller's.
-  machine_ = std::make_unique<vmm::Machine>(config, [this](uint8_t b) { console_.guest_output(b); });
+  machine_ = std::make_unique<vmm::Machine>(config, [this](uint8_t b) { console_.guest_output(b); }, take_prepared_vm());
   launch();
 }
 
@@ -54,6 +68,7 @@ void VmmService::launch() {
   console_.set_serial(&machine_->serial());
   state_ = VmState::kRunning;
   started_ = std::chrono::steady_clock::now();
+  machine_->start();
   runner_ = std::thread([this] {
     vmm::MachineExit exit = machine_->run();
     machine_done_ = true;
@@ -71,12 +86,15 @@ void VmmService::snapshot_create(const std::string& state_file, const std::strin
 void VmmService::snapshot_load(const std::string& state_file, const std::string& memory_file, bool resume) {
   if (ending_) throw conflict("the VMM is shutting down");
   if (state_ != VmState::kNotStarted) throw conflict("a snapshot can only be loaded before the VM starts");
-  machine_ = vmm::Machine::restore(state_file, memory_file, [this](uint8_t b) { console_.guest_output(b); });
+  timing::mark("snapshot/load: request");
+  machine_ = vmm::Machine::restore(state_file, memory_file, [this](uint8_t b) { console_.guest_output(b); },
+                                   take_prepared_vm());
   config_ = machine_->config();
   boot_source_set_ = true;
   if (!resume) machine_->pause();  // the vCPUs park as soon as their threads start
   launch();
   if (!resume) state_ = VmState::kPaused;
+  timing::mark("snapshot/load: vCPU threads started, responding");
 }
 
 vmm::Machine* VmmService::running_machine() {

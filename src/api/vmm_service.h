@@ -8,6 +8,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <memory>
 #include <optional>
 #include <string>
@@ -36,7 +37,10 @@ class VmmService {
  public:
   // on_end runs (on the io thread) when the VM is over: the guest ended it or
   // shutdown() was asked for.
-  VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console, std::function<void()> on_end);
+  // memory_hint: bytes of RAM the VM will likely have (0: unknown), for the
+  // KVM set-up made ahead (vmm/prepared_vm.h).
+  VmmService(boost::asio::io_context& io, std::string id, ConsoleHub& console, std::function<void()> on_end,
+             uint64_t memory_hint = 0);
   ~VmmService();  // stops and joins a running machine
 
   const std::string& id() const { return id_; }
@@ -69,6 +73,7 @@ class VmmService {
  private:
   void machine_ended(vmm::MachineExit exit);
   void launch();  // runs machine_ on runner_
+  std::unique_ptr<vmm::PreparedVm> take_prepared_vm();
 
   boost::asio::io_context& io_;
   std::string id_;
@@ -78,6 +83,9 @@ class VmmService {
   bool boot_source_set_ = false;
   DeviceIds device_ids_;
   VmState state_ = VmState::kNotStarted;
+  // The KVM set-up no config decides, made on a thread while the VMM waits
+  // for its first requests (see vmm/prepared_vm.h); the machine takes it.
+  std::future<std::unique_ptr<vmm::PreparedVm>> prepared_;
   std::unique_ptr<vmm::Machine> machine_;
   std::thread runner_;
   std::optional<vmm::MachineExit> exit_;

@@ -14,7 +14,13 @@ manager::VmManager open_manager(const VmCommon& common) {
   char exe[PATH_MAX];
   ssize_t n = ::readlink("/proc/self/exe", exe, sizeof exe - 1);
   if (n <= 0) throw errno_error("cannot find the insula binary (/proc/self/exe)");
-  return manager::VmManager(manager::resolve_state_dir(common.state_dir), std::string(exe, n));
+  // VMMs run as the lean `insula` next to this insula-tools (cli/entry/
+  // insula.cc): this binary serves `vmm` too, but loads 49 shared libraries
+  // a VM's process does not need, tens of milliseconds of every VM start.
+  std::string self(exe, static_cast<size_t>(n));
+  std::string lean = self.substr(0, self.rfind('/') + 1) + "insula";
+  return manager::VmManager(manager::resolve_state_dir(common.state_dir),
+                            ::access(lean.c_str(), X_OK) == 0 ? lean : self);
 }
 
 void run_verb(Context& ctx, const std::function<void()>& verb) {

@@ -16,6 +16,10 @@ void add_vmm_command(CLI::App& app, Context& ctx) {
   cmd->add_option("--console-sock", opts->console_socket, "unix socket for console clients (default: API socket + .console)");
   cmd->add_option("--id", opts->id, "the VM's name, reported by GET /");
   cmd->add_option("--log", opts->log_path, "file the guest console is appended to");
+  cmd->add_option("--ready-fd", opts->ready_fd, "inherited fd to write one byte to (then close) once the API listens");
+  cmd->add_option_function<uint64_t>(
+      "--memory-hint-mib", [opts](uint64_t mib) { opts->memory_hint = mib << 20; },
+      "RAM the VM will likely have: it is prepared before the first request");
   cmd->callback([opts, &ctx] {
     try {
       ctx.exit_code = api::run_vmm_process(*opts);

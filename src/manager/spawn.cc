@@ -10,7 +10,7 @@
 
 namespace insula::manager {
 
-pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& stderr_path) {
+pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& stderr_path, int pass_fd) {
   // Everything the children need is prepared before fork: only
   // async-signal-safe calls happen after it.
   std::vector<char*> args;
@@ -26,6 +26,9 @@ pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& st
   // program (before that, /proc would still show the CLI's command line).
   if (::pipe2(e, O_CLOEXEC) != 0) throw errno_error("pipe");
   UniqueFd exec_rd(e[0]), exec_wr(e[1]);
+  // Above the fds the child's dup2s below write to, so none overwrites it first.
+  UniqueFd passed(pass_fd >= 0 ? ::fcntl(pass_fd, F_DUPFD_CLOEXEC, 10) : -1);
+  if (pass_fd >= 0 && !passed) throw errno_error("dup");
 
   pid_t child = ::fork();
   if (child < 0) throw errno_error("fork");
@@ -38,7 +41,8 @@ pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& st
       ::dup2(err.get(), 2);
       ::dup2(exec_wr.get(), 3);
       ::fcntl(3, F_SETFD, FD_CLOEXEC);
-      ::close_range(4, ~0U, 0);
+      if (passed) ::dup2(passed.get(), kPassedFd);  // dup2 clears FD_CLOEXEC: it stays open across exec
+      ::close_range(passed ? kPassedFd + 1 : kPassedFd, ~0U, 0);
       ::execv(args[0], args.data());
       int why = errno;
       ssize_t ignored = ::write(3, &why, sizeof why);
@@ -52,6 +56,7 @@ pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& st
   }
   wr.reset();
   exec_wr.reset();
+  passed.reset();
   pid_t pid = -1;
   ssize_t n;
   do {

@@ -9,7 +9,9 @@
 namespace insula::manager {
 
 // Runs argv[0] with argv, stdin and stdout on /dev/null, stderr appended to
-// stderr_path. Returns the detached process's pid.
-pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& stderr_path);
+// stderr_path, and pass_fd (when >= 0) as its fd kPassedFd. Returns the
+// detached process's pid.
+constexpr int kPassedFd = 4;
+pid_t spawn_detached(const std::vector<std::string>& argv, const std::string& stderr_path, int pass_fd = -1);
 
 }  // namespace insula::manager

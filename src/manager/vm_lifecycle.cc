@@ -1,5 +1,7 @@
 // VmManager's verbs that drive a VMM: start (spawn, configure over the API,
 // InstanceStart), stop, kill, pause, resume.
+#include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 
 #include "api/api_client.h"
 #include "base/error.h"
+#include "base/fd.h"
 #include "base/log.h"
 #include "manager/spawn.h"
 #include "manager/vm_cgroup.h"
@@ -89,9 +92,15 @@ VmRecord VmManager::launch_locked(const std::string& name,
   fs::remove(r.api_socket, ignored);
   fs::remove(r.console_socket, ignored);
   std::string vmm_err = vm_dir(name) + "/vmm.log";
+  // The VMM writes a byte to this pipe once its API listens (EOF: it exited).
+  int ready_pipe[2];
+  if (::pipe2(ready_pipe, O_CLOEXEC) != 0) throw errno_error("pipe");
+  UniqueFd ready_rd(ready_pipe[0]), ready_wr(ready_pipe[1]);
   pid_t pid = spawn_detached({exe_, "vmm", "--api-sock", r.api_socket, "--console-sock", r.console_socket, "--id",
-                              name, "--log", r.log_path},
-                             vmm_err);
+                              name, "--log", r.log_path, "--ready-fd", std::to_string(kPassedFd),
+                              "--memory-hint-mib", std::to_string(r.memory >> 20)},
+                             vmm_err, ready_wr.get());
+  ready_wr.reset();
   // Recorded at once: if this CLI dies now, the next look finds the VMM.
   auto start_time = process_start_time(pid);
   r.pid = pid;
@@ -119,21 +128,15 @@ VmRecord VmManager::launch_locked(const std::string& name,
   }
 
   api::ApiClient api(r.api_socket);
-  auto deadline = std::chrono::steady_clock::now() + 10s;
-  // Ready when it answers (the socket file exists a moment before it listens).
-  auto answers = [&] {
-    if (!fs::exists(r.api_socket)) return false;
-    try {
-      return api.call("GET", "/").status == 200;
-    } catch (const Error&) {
-      return false;
-    }
-  };
-  while (!answers()) {
-    if (!is_vmm_of(r.pid, r.pid_start, name)) fail(fmt::format("its VMM exited: {}", tail_of(vmm_err)));
-    if (std::chrono::steady_clock::now() >= deadline) fail("its VMM did not open its API socket within 10 s");
-    std::this_thread::sleep_for(5ms);
-  }
+  // Woken by the VMM itself: its byte once the API listens, or EOF if it exits first.
+  pollfd ready{ready_rd.get(), POLLIN, 0};
+  int n;
+  do {
+    n = ::poll(&ready, 1, 10000);
+  } while (n < 0 && errno == EINTR);
+  if (n == 0) fail("its VMM did not open its API socket within 10 s");
+  char byte = 0;
+  if (n < 0 || ::read(ready_rd.get(), &byte, 1) != 1) fail(fmt::format("its VMM exited: {}", tail_of(vmm_err)));
   try {
     configure(api);
   } catch (const Error& e) {

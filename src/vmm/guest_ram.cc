@@ -12,6 +12,8 @@
 #include "base/error.h"
 #include "base/fd.h"
 #include "base/size.h"
+#include "base/timing.h"
+#include "base/timing.h"
 
 namespace insula::vmm {
 
@@ -28,16 +30,32 @@ GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size), low_(std::
 GuestRam::GuestRam(uint64_t size, uint64_t hole_start, const std::string& memory_file)
     : size_(size), low_(std::min(size, hole_start)) {
   check_size(size);
+  UniqueFd fd(open_memory_file(memory_file));
+  file_backed_ = true;
+  map(fd.get());
+}
+
+int GuestRam::open_memory_file(const std::string& memory_file) const {
   UniqueFd fd(::open(memory_file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw errno_error(fmt::format("opening snapshot memory file {}", memory_file));
   struct stat st {};
   if (::fstat(fd.get(), &st) != 0) throw errno_error(fmt::format("stat {}", memory_file));
-  if (static_cast<uint64_t>(st.st_size) != size)
+  if (static_cast<uint64_t>(st.st_size) != size_)
     throw error("snapshot memory file {} is {} bytes, the snapshot's machine has {} of RAM: the file is truncated or "
                 "belongs to another snapshot",
-                memory_file, st.st_size, format_size(size));
+                memory_file, st.st_size, format_size(size_));
+  return fd.release();
+}
+
+void GuestRam::map_file(const std::string& memory_file) {
+  UniqueFd fd(open_memory_file(memory_file));
+  // MAP_FIXED replaces the anonymous pages (none touched) in place: KVM's
+  // memory slots keep pointing at the same addresses and fault the file's
+  // pages in from there.
+  void* p = ::mmap(host_, size_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED, fd.get(), 0);
+  if (p == MAP_FAILED) throw errno_error(fmt::format("mapping snapshot memory file {}", memory_file));
+  ::madvise(p, size_, MADV_DONTFORK);
   file_backed_ = true;
-  map(fd.get());
 }
 
 void GuestRam::check_size(uint64_t size) const {
@@ -80,7 +98,14 @@ bool all_zero(const uint8_t* p, size_t n) {
 void GuestRam::save(const std::string& path) const {
   constexpr size_t kPage = 4096;
   std::string tmp = path + ".tmp";
-  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
+  // O_DIRECT: guest RAM goes from its pages to the disk, not through the
+  // page cache. On a host whose page cache is full (the usual state), a
+  // buffered write first has to reclaim as much cache as it writes, which
+  // here ran at ~175 MB/s against ~1.5 GB/s direct (bench/README.md). RAM and
+  // runs are page-aligned, as O_DIRECT asks; where the filesystem refuses it,
+  // the write falls back to the page cache.
+  UniqueFd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_DIRECT, 0600));
+  if (!fd && errno == EINVAL) fd.reset(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600));
   if (!fd) throw errno_error(fmt::format("creating snapshot memory file {}", tmp));
   auto fail = [&](const char* what) {
     int err = errno;
@@ -108,11 +133,20 @@ void GuestRam::save(const std::string& path) const {
     while (off < end) {
       ssize_t n = ::pwrite(fd.get(), host_ + off, end - off, static_cast<off_t>(off));
       if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINVAL && (::fcntl(fd.get(), F_GETFL) & O_DIRECT)) {
+        // The filesystem takes O_DIRECT at open but not this write: buffered it is.
+        if (::fcntl(fd.get(), F_SETFL, ::fcntl(fd.get(), F_GETFL) & ~O_DIRECT) != 0) throw fail("writing");
+        continue;
+      }
       if (n <= 0) throw fail("writing");
       off += static_cast<uint64_t>(n);
     }
   }
+  timing::mark("snapshot: guest RAM written");
+  timing::mark("snapshot: guest RAM written");
   if (::fsync(fd.get()) != 0) throw fail("syncing");
+  timing::mark("snapshot: guest RAM synced");
+  timing::mark("snapshot: guest RAM synced");
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("renaming");
 }

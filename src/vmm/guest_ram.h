@@ -18,6 +18,9 @@ class GuestRam {
   // (MAP_PRIVATE): pages load on first touch, so restoring costs the same
   // for any guest size, and the guest's writes never reach the file.
   GuestRam(uint64_t size, uint64_t hole_start, const std::string& memory_file);
+  // The same, for RAM made anonymous first (a PreparedVm's, already known to
+  // KVM): the file is mapped over it at the same address, nothing touched.
+  void map_file(const std::string& memory_file);
   ~GuestRam();
   GuestRam(const GuestRam&) = delete;
   GuestRam& operator=(const GuestRam&) = delete;
@@ -36,6 +39,7 @@ class GuestRam {
   uint64_t low_;
   void check_size(uint64_t size) const;
   void map(int fd);  // fd -1: anonymous memory
+  int open_memory_file(const std::string& memory_file) const;  // checked against size_
 
   uint8_t* host_ = nullptr;
   bool file_backed_ = false;

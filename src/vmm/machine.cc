@@ -17,6 +17,7 @@
 #include "base/error.h"
 #include "base/log.h"
 #include "base/mapped_file.h"
+#include "base/timing.h"
 #include "devices/legacy/acpi_pm.h"
 #include "devices/legacy/debug_exit.h"
 #include "devices/legacy/fw_cfg.h"
@@ -42,29 +43,6 @@ void install_kick_handler() {
   });
 }
 
-// The PC's interrupt wiring, as firmware and the MADT describe it: ISA IRQ i
-// reaches PIC pin i and IOAPIC pin i, except the PIT's IRQ 0, which is IOAPIC
-// pin 2 (the MADT's interrupt source override); pins 16-23 are PCI INTx.
-// KVM's default routing sends GSI 0 to IOAPIC pin 0, where no guest looks.
-std::vector<kvm_irq_routing_entry> legacy_gsi_routes() {
-  std::vector<kvm_irq_routing_entry> routes;
-  auto add = [&](uint32_t gsi, uint32_t chip, uint32_t pin) {
-    kvm_irq_routing_entry e{};
-    e.gsi = gsi;
-    e.type = KVM_IRQ_ROUTING_IRQCHIP;
-    e.u.irqchip.irqchip = chip;
-    e.u.irqchip.pin = pin;
-    routes.push_back(e);
-  };
-  for (uint32_t irq = 0; irq < 16; ++irq) {
-    if (irq == 2) continue;  // the PIC cascade
-    add(irq, irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, irq % 8);
-    add(irq, KVM_IRQCHIP_IOAPIC, irq == 0 ? 2 : irq);
-  }
-  for (uint32_t pin = 16; pin < 24; ++pin) add(pin, KVM_IRQCHIP_IOAPIC, pin);
-  return routes;
-}
-
 }  // namespace
 
 int exit_status(const MachineExit& e) {
@@ -79,37 +57,55 @@ int exit_status(const MachineExit& e) {
   return 125;
 }
 
-Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out)
-    : Machine(config, std::move(console_out), nullptr, {}) {}
+Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out,
+                 std::unique_ptr<PreparedVm> prepared)
+    : Machine(config, std::move(console_out), std::move(prepared), nullptr, {}) {}
 
-Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out, const StateReader* state,
-                 const std::string& memory_file)
-    : config_(config), console_out_(std::move(console_out)), backend_(kvm::detect_backend()), vm_(kvm_) {
+Machine::Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out,
+                 std::unique_ptr<PreparedVm> prepared, const StateReader* state, const std::string& memory_file)
+    : config_(config),
+      console_out_(std::move(console_out)),
+      prepared_(prepared ? std::move(prepared) : std::make_unique<PreparedVm>()),
+      backend_(prepared_->backend),
+      kvm_(prepared_->kvm),
+      vm_(prepared_->vm) {
+  timing::mark("machine: KVM VM ready");
   if (config_.cpus < 1 || config_.cpus > kMaxCpus) throw error("--cpus {} is out of range: 1 to {}", config_.cpus, kMaxCpus);
   int max_vcpus = kvm_.check_extension(KVM_CAP_MAX_VCPUS);
   if (max_vcpus > 0 && config_.cpus > static_cast<uint32_t>(max_vcpus))
     throw error("--cpus {}: this host's KVM allows at most {} vCPUs per VM", config_.cpus, max_vcpus);
 
-  ram_ = state ? std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart, memory_file)
-              : std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
-  vm_.set_tss_addr(x86::kKvmTssAddr);
-  vm_.set_identity_map_addr(x86::kKvmIdentityMapAddr);
-  vm_.set_user_memory_region(0, 0, ram_->lowmem_size(), ram_->host());
-  if (ram_->highmem_size())
-    vm_.set_user_memory_region(1, x86::k4GiB, ram_->highmem_size(), ram_->host() + ram_->lowmem_size());
-  vm_.create_irqchip();
-  auto routes = legacy_gsi_routes();
-  vm_.set_gsi_routing(routes);
-  vm_.create_pit2();
-
+  if (prepared_->ram && prepared_->ram->size() != config_.memory) {
+    // Prepared for another size: its slots cannot be resized, only removed.
+    unregister_guest_ram(vm_, *prepared_->ram);
+    prepared_->ram.reset();
+  }
+  if (prepared_->ram) {
+    // Already registered with KVM: a snapshot's file only replaces its pages.
+    ram_ = std::move(prepared_->ram);
+    if (state) ram_->map_file(memory_file);
+    timing::mark("machine: guest RAM mapped (registered ahead)");
+  } else {
+    ram_ = state ? std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart, memory_file)
+                 : std::make_unique<GuestRam>(config_.memory, x86::kPciHoleStart);
+    timing::mark("machine: guest RAM mapped");
+    register_guest_ram(vm_, *ram_);
+    timing::mark("machine: guest RAM registered with KVM");
+  }
   setup_devices();
-  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory, std::move(routes));
+  pci_ = std::make_unique<PciDevices>(vm_, pio_, mmio_, ram_->memory(), config_, config_.memory, legacy_gsi_routes());
+  timing::mark("machine: devices set up");
   for (uint32_t i = 0; i < config_.cpus; ++i) {
     vcpus_.push_back(std::make_unique<kvm::Vcpu>(kvm_, vm_, i));
-    x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);
+    // A restored vCPU's MSRs, FPU and LAPIC come from the snapshot: only its
+    // CPUID (not in the snapshot) is set here, not the reset state it would overwrite.
+    if (state) x86::setup_vcpu_cpuid(kvm_, *vcpus_.back(), config_.cpus);
+    else x86::setup_vcpu_common(kvm_, *vcpus_.back(), config_.cpus);
   }
+  timing::mark("machine: vCPUs created");
   if (state) restore_state(*state);
   else load_kernel();
+  timing::mark(state ? "machine: state restored" : "machine: kernel loaded");
 }
 
 Machine::~Machine() {
@@ -231,7 +227,8 @@ void Machine::park(kvm::Vcpu& vcpu) {
   if (!stopping_) vcpu.run_struct()->immediate_exit = 0;
 }
 
-MachineExit Machine::run() {
+void Machine::start() {
+  if (!threads_.empty()) return;
   {
     // Counted before the threads exist, so a pause() from now on waits for
     // every one of them; a pause() before run() returns at once and the
@@ -241,7 +238,12 @@ MachineExit Machine::run() {
     started_ = vcpus_.size();
   }
   install_kick_handler();
+  threads_.reserve(vcpus_.size());  // no reallocation under a concurrent kick_all()
   for (auto& v : vcpus_) threads_.emplace_back([this, &vcpu = *v] { vcpu_loop(vcpu); });
+}
+
+MachineExit Machine::run() {
+  start();
   {
     std::unique_lock lock(exit_mu_);
     exit_cv_.wait(lock, [this] { return exit_.has_value(); });
@@ -264,6 +266,9 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
       m.pause_cv_.notify_all();
     }
   } count_exit{*this};
+  // Only the first entry and exit are marked: the loop stays as it was.
+  bool first_exit_marked = !timing::enabled();
+  timing::mark(fmt::format("vCPU {}: first KVM_RUN", vcpu.id()));
   try {
     while (!stopping_) {
       if (pause_requested_) {
@@ -278,7 +283,12 @@ void Machine::vcpu_loop(kvm::Vcpu& vcpu) {
         park(vcpu);
         continue;
       }
-      if (!vcpu.run()) continue;  // kicked
+      bool exited = vcpu.run();
+      if (!first_exit_marked) {
+        first_exit_marked = true;
+        timing::mark(fmt::format("vCPU {}: first exit", vcpu.id()));
+      }
+      if (!exited) continue;  // kicked
       if (!handle_exit(vcpu)) return;
     }
   } catch (const std::exception& e) {

@@ -19,6 +19,7 @@
 #include "vmm/guest_ram.h"
 #include "vmm/machine_config.h"
 #include "vmm/pci_devices.h"
+#include "vmm/prepared_vm.h"
 
 namespace insula {
 class StateReader;
@@ -34,22 +35,28 @@ namespace insula::vmm {
 class Machine {
  public:
   // Builds the VM and loads the kernel; throws Error on bad config. Guest
-  // console output goes to console_out.
-  Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out);
+  // console output goes to console_out. A PreparedVm made ahead saves the
+  // KVM set-up that does not depend on the config; without one it is made here.
+  Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out,
+          std::unique_ptr<PreparedVm> prepared = nullptr);
   // Rebuilds the machine a snapshot was taken of (machine_snapshot.cc): the
   // config comes from the state file, RAM maps memory_file copy-on-write,
   // and every vCPU and device continues where it was. run() resumes it.
   // Throws Error, before touching anything, on a truncated, corrupted or
   // unknown-version snapshot, or one holding state this build cannot restore.
   static std::unique_ptr<Machine> restore(const std::string& state_file, const std::string& memory_file,
-                                          std::function<void(uint8_t)> console_out);
+                                          std::function<void(uint8_t)> console_out,
+                                          std::unique_ptr<PreparedVm> prepared = nullptr);
   ~Machine();
   Machine(const Machine&) = delete;
   Machine& operator=(const Machine&) = delete;
 
-  // Starts the vCPUs; returns when the guest powers off, resets, writes the
-  // debug-exit port, or fails.
+  // Starts the vCPUs (unless start() did); returns when the guest powers
+  // off, resets, writes the debug-exit port, or fails.
   MachineExit run();
+  // Only starts the vCPU threads, on the caller's thread: a VMM answering
+  // "running" does so once they exist, not once another thread has made them.
+  void start();
   // Ends the run from any thread (first caller's reason wins).
   void stop(MachineExit reason);
   // From any thread while run() runs: pause() returns once no vCPU is in the
@@ -74,8 +81,8 @@ class Machine {
   kvm::Backend backend() const { return backend_; }
 
  private:
-  Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out, const StateReader* state,
-          const std::string& memory_file);
+  Machine(const MachineConfig& config, std::function<void(uint8_t)> console_out, std::unique_ptr<PreparedVm> prepared,
+          const StateReader* state, const std::string& memory_file);
   void setup_devices();
   void save_state(StateWriter& w);
   void restore_state(const StateReader& r);
@@ -87,9 +94,10 @@ class Machine {
 
   MachineConfig config_;
   std::function<void(uint8_t)> console_out_;
+  std::unique_ptr<PreparedVm> prepared_;  // owns the KVM fds below: declared first, closed last
   kvm::Backend backend_;
-  kvm::Kvm kvm_;
-  kvm::Vm vm_;
+  kvm::Kvm& kvm_;
+  kvm::Vm& vm_;
   std::unique_ptr<GuestRam> ram_;
   IoBus pio_;
   IoBus mmio_;

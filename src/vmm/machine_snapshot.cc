@@ -123,12 +123,13 @@ void Machine::save_state(StateWriter& w) {
 }
 
 std::unique_ptr<Machine> Machine::restore(const std::string& state_file, const std::string& memory_file,
-                                          std::function<void(uint8_t)> console_out) {
+                                          std::function<void(uint8_t)> console_out,
+                                          std::unique_ptr<PreparedVm> prepared) {
   // Everything is checked before a machine is built: a bad snapshot changes nothing.
   StateReader r = StateReader::read_file(state_file);
   const StateSection& cfg = r.get(section::kConfig, kConfigVersion);
   MachineConfig config = config_from_json(std::string(cfg.data.begin(), cfg.data.end()));
-  return std::unique_ptr<Machine>(new Machine(config, std::move(console_out), &r, memory_file));
+  return std::unique_ptr<Machine>(new Machine(config, std::move(console_out), std::move(prepared), &r, memory_file));
 }
 
 void Machine::restore_state(const StateReader& r) {

@@ -60,8 +60,12 @@ void write_page_tables(const GuestMemory& mem) {
 
 }  // namespace
 
-void setup_vcpu_common(const kvm::Kvm& kvm, kvm::Vcpu& vcpu, uint32_t num_cpus) {
+void setup_vcpu_cpuid(const kvm::Kvm& kvm, kvm::Vcpu& vcpu, uint32_t num_cpus) {
   vcpu.set_cpuid(build_cpuid(kvm.supported_cpuid(), vcpu.id(), num_cpus));
+}
+
+void setup_vcpu_common(const kvm::Kvm& kvm, kvm::Vcpu& vcpu, uint32_t num_cpus) {
+  setup_vcpu_cpuid(kvm, vcpu, num_cpus);
 
   // MSRs a freshly reset CPU would have, as Linux expects them; only those
   // KVM knows how to set (PVM refuses some).

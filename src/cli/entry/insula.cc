@@ -12,6 +12,7 @@
 
 #include <fmt/core.h>
 
+#include "base/timing.h"
 #include "cli/app.h"
 #include "cli/commands.h"
 #include "cli/vmm_command.h"
@@ -39,6 +40,7 @@ const char* subcommand(int argc, char** argv) {
 
 int main(int argc, char** argv) {
   using namespace insula;
+  timing::mark("main");
   const char* sub = subcommand(argc, argv);
   if (!sub || (std::strcmp(sub, "run") != 0 && std::strcmp(sub, "vmm") != 0)) exec_tools(argv);
 
