@@ -8,13 +8,7 @@
 # GUESTKIT_ELF; direct, the cache=none rows, needs BRD_KO, the kernel's
 # RAM-disk module)
 a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-} rows=$(echo "${8:-blk,net,kit}" | tr , ' ') brd=${9:-}
-insb=${10:-}  # a second insula binary (A/B, blk rows as vmm insula-b), or -
 [ "$kit" = - ] && kit=
-[ "$brd" = - ] && brd=
-[ "$insb" = - ] && insb=
-# KVM's exit counter (all VMs; one runs at a time): exits per request per boot.
-mount -t debugfs none /sys/kernel/debug 2>/dev/null
-exits() { cat /sys/kernel/debug/kvm/exits 2>/dev/null || echo 0; }
 want() { case " $rows " in *" $1 "*) return 0;; esac; return 1; }
 boot_timeout=$((120 + 12 * rt * 4))
 b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
@@ -72,16 +66,13 @@ ins="$insula run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M
 # appended to the command line, turns the guest's FIO/NET lines into RESULT lines.
 boot() {
   prefix=$1 vmm=$2 g=$3; shift 3
-  start=$(now_ms) e0=$(exits)
+  start=$(now_ms)
   # A hung boot (seen once: the test host's kernel stalled) costs one row, not the run.
   timeout "$boot_timeout" "$@" "$cmdline insula.run=$(b64 "$g")" </dev/null >/tmp/out 2>&1
   st=$?
-  ex=$(( $(exits) - e0 ))
-  echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st, $ex KVM exits"
-  # exits/req: the whole boot's exits over the fio jobs' requests (boot included).
-  tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" -v rt="$rt" -v ex="$ex" '
-    /^FIO / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $3 / 1024; else print "RESULT", p "-" $2 "-IOPS", v, $4; ok = 1; iops[$2] = $4; tot += $4 * (rt + 1) }
-    END { if (ok && tot > 0 && ex > 0 && p ~ /^blk/) print "RESULT", p "-exits/req", v, ex / tot }
+  echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
+  tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" -v rt="$rt" '
+    /^FIO / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $3 / 1024; else print "RESULT", p "-" $2 "-IOPS", v, $4; ok = 1; iops[$2] = $4 }
     # IRQ job virtio ipi virtio0 ipi0: per request over the ramp second and the runtime.
     /^IRQ / && iops[$2] > 0 { r = iops[$2] * (rt + 1); print "RESULT", p "-" $2 "-irq/req", v, ($3 - $5) / r; print "RESULT", p "-" $2 "-ipi/req", v, ($4 - $6) / r }
     /^NET / && $3 != "" { print "RESULT", p "-" $2 "-Mbit/s", v, $3; ok = 1 }
@@ -143,7 +134,6 @@ while [ "$i" -lt "$rounds" ]; do
       else boot blk-$fmt qemu "$guest_blk" $qemu -drive file=/tmp/disk.$fmt,if=none,id=d0,format=$fmt,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0 -append
       fi
     done
-    [ -n "$insb" ] && boot blk-$fmt insula-b "$guest_blk" $insb ${ins#"$insula"} --disk /tmp/disk.$fmt --cmdline
   done
   # The guest kit's own virtio-blk driver (QEMU: modern-only virtio-blk-pci,
   # where its BAR is 4; the kit finds it from the capabilities).

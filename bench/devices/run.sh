@@ -7,17 +7,15 @@
 # guest->host and host->guest) against QEMU without vhost (and with it, for
 # reference). Both VMMs boot the same appliance kernel and initramfs.
 #   bench/devices/run.sh [--insula build/insula] [--runtime S=4] [--disk-mib N=64] [--rounds N=1]
-#                        [--kit build/guests/blkbench-pvh.elf] [--rows "blk net kit"] [--insula-b PATH]
+#                        [--kit build/guests/blkbench-pvh.elf] [--rows "blk net kit"]
 # (kit: the guest kit's blkbench, polled virtio-blk timed in the guest; its
 # rows are skipped when the ELF is missing. Add "direct" to --rows for the
-# cache=none rows: the raw disk on a RAM disk (brd), opened with O_DIRECT.
-# --insula-b: a second insula binary run on the blk rows too, as "insula-b",
-# for before/after comparisons in one run; its values are in the RESULT lines.)
+# cache=none rows: the raw disk on a RAM disk (brd), opened with O_DIRECT.)
 # Not a test: numbers depend on the machine's load (TCG uses both cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-insula_b= insula=$root/build/insula runtime=4 mib=64 rounds=1 kit=$root/build/guests/blkbench-pvh.elf rows="blk net kit"
+insula=$root/build/insula runtime=4 mib=64 rounds=1 kit=$root/build/guests/blkbench-pvh.elf rows="blk net kit"
 while (($#)); do
   case "$1" in
     --insula) insula=$2; shift 2;;
@@ -26,8 +24,7 @@ while (($#)); do
     --rounds) rounds=$2; shift 2;;
     --kit) kit=$2; shift 2;;
     --rows) rows=$2; shift 2;;
-    --insula-b) insula_b=$(realpath "$2"); shift 2;;
-    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N] [--kit ELF] [--rows 'blk net kit'] [--insula-b PATH]" >&2; exit 2;;
+    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N] [--kit ELF] [--rows 'blk net kit']" >&2; exit 2;;
   esac
 done
 insula=$(realpath "$insula")
@@ -65,8 +62,7 @@ kit_args=()
 if [ -f "$kit" ]; then kit=$(realpath "$kit"); files+=(--file "$kit"); kit_args=("$kit" "${rows// /,}")
 else echo "no guest-kit blkbench at $kit (cmake --build build --target guests): no kit rows" >&2; kit_args=(- "${rows// /,}"); fi
 brd=$(find "$root/.cache/kernel/lib/modules" -name brd.ko 2>/dev/null | head -1)
-if [ -n "$brd" ]; then files+=(--file "$brd:/brd.ko"); kit_args+=(/brd.ko); else kit_args+=(-); fi
-if [ -n "$insula_b" ]; then files+=(--file "$insula_b:/insula-b"); kit_args+=(/insula-b); fi
+[ -n "$brd" ] && files+=(--file "$brd:/brd.ko") && kit_args+=(/brd.ko)
 out=$work/out
 echo "machine load before: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 "$root/tests/nested/testhost" run --memory 3072 --timeout 3000 "${files[@]}" -- \
