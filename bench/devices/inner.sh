@@ -3,8 +3,13 @@
 # insula and QEMU, interleaved, each VMM booting the same appliance with the
 # same disk file / tap device. One line per measurement:
 #   RESULT <row> <vmm> <value>        (vmm: insula, qemu, qemu-vhost, host)
-# Args: APPLIANCE_DIR INSULA TOOLS_LIST RUNTIME_S DISK_MIB ROUNDS [GUESTKIT_ELF]
-a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-}
+# Args: APPLIANCE_DIR INSULA TOOLS_LIST RUNTIME_S DISK_MIB ROUNDS [GUESTKIT_ELF|- [ROWS [BRD_KO]]]
+# (ROWS: which groups run, comma-separated, default blk,net,kit; kit needs
+# GUESTKIT_ELF; direct, the cache=none rows, needs BRD_KO, the kernel's
+# RAM-disk module)
+a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-} rows=$(echo "${8:-blk,net,kit}" | tr , ' ') brd=${9:-}
+[ "$kit" = - ] && kit=
+want() { case " $rows " in *" $1 "*) return 0;; esac; return 1; }
 boot_timeout=$((120 + 12 * rt * 4))
 b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
@@ -33,13 +38,19 @@ for j in seqwrite:write:1M:8 seqread:read:1M:8 randread-qd1:randread:4k:1 randre
   IFS=: read n rw bs qd <<E
 $j
 E
+  [ -n "$IRQ" ] && i0=$(irqs)
   /usr/bin/fio --name=$n --filename=$F --rw=$rw --bs=$bs --iodepth=$qd --ioengine=$E --direct=$D --runtime=$RT \
     --ramp_time=1 --time_based --size=${MIB}M --minimal 2>&1 |
     awk -F';' -v n=$n '/^3;/ { print "FIO", n, n == "seqwrite" ? $48 : $7, n == "seqwrite" ? $49 : $8; next } { print }'
+  [ -n "$IRQ" ] && echo "IRQ $n $(irqs)" "$i0"
 done
 EOS
 )
-guest_blk="F=/dev/vda E=libaio D=1 RT=$rt MIB=$mib
+# In the guest, interrupts per request too (IRQ=1): the guest's virtio
+# interrupts and its IPIs (function call, reschedule) over each job, from
+# /proc/interrupts; printed as "IRQ job virtio ipi" after and before.
+guest_blk="F=/dev/vda E=libaio D=1 RT=$rt MIB=$mib IRQ=1
+irqs() { awk '/virtio/ { for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) v += \$i } /^ *(CAL|RES):/ { for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) p += \$i } END { print v + 0, p + 0 }' /proc/interrupts; }
 $fio_jobs"
 guest_net='ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || exit 1
 for d in tx rx; do
@@ -60,9 +71,27 @@ boot() {
   timeout "$boot_timeout" "$@" "$cmdline insula.run=$(b64 "$g")" </dev/null >/tmp/out 2>&1
   st=$?
   echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
-  tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" '
-    /^FIO / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $3 / 1024; else print "RESULT", p "-" $2 "-IOPS", v, $4; ok = 1 }
+  tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" -v rt="$rt" '
+    /^FIO / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $3 / 1024; else print "RESULT", p "-" $2 "-IOPS", v, $4; ok = 1; iops[$2] = $4 }
+    # IRQ job virtio ipi virtio0 ipi0: per request over the ramp second and the runtime.
+    /^IRQ / && iops[$2] > 0 { r = iops[$2] * (rt + 1); print "RESULT", p "-" $2 "-irq/req", v, ($3 - $5) / r; print "RESULT", p "-" $2 "-ipi/req", v, ($4 - $6) / r }
     /^NET / && $3 != "" { print "RESULT", p "-" $2 "-Mbit/s", v, $3; ok = 1 }
+    END { if (!ok) print "FAILED", p, v }' | tee /tmp/res
+  grep -q FAILED /tmp/res && tr -d '\r' </tmp/out | tail -15
+}
+
+# kit_boot ROW_PREFIX VMM COMMAND...: boots the guest kit's blkbench (guests/src/
+# blkbench.c: polled virtio-blk requests timed with the TSC, no guest kernel)
+# and turns its "BLKKIT row IOPS MiB/s" lines into RESULT lines.
+kit_boot() {
+  prefix=$1 vmm=$2; shift 2
+  start=$(now_ms)
+  timeout "$boot_timeout" "$@" </dev/null >/tmp/out 2>&1
+  st=$?
+  echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
+  tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" '
+    /^blkbench: [0-9]/ { print "#", v, $0 }
+    /^BLKKIT / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $4; else print "RESULT", p "-" $2 "-IOPS", v, $3; ok = 1 }
     END { if (!ok) print "FAILED", p, v }' | tee /tmp/res
   grep -q FAILED /tmp/res && tr -d '\r' </tmp/out | tail -15
 }
@@ -71,6 +100,20 @@ boot() {
 # (buffered: tmpfs has no O_DIRECT in this kernel; io_uring at the same depth).
 host_limit() {
   F=/tmp/disk.raw E=io_uring D=0 RT=$rt MIB=$mib sh -c "$fio_jobs" | awk '/^FIO / { if ($2 ~ /^seq/) print "RESULT", "blk-raw-" $2 "-MiB/s", "host", $3 / 1024; else print "RESULT", "blk-raw-" $2 "-IOPS", "host", $4 }'
+}
+
+# cache=none needs O_DIRECT, which tmpfs lacks: a RAM disk (brd) holding a
+# copy of the raw disk is a block device that has it. Its limit rows: the
+# test host's own fio on it with direct I/O (libaio at the same depth).
+if want direct && [ -n "$brd" ]; then
+  if insmod "$brd" rd_nr=1 rd_size=$((mib * 1024)) && dd if=/tmp/disk.raw of=/dev/ram0 bs=1M 2>/dev/null; then
+    echo "direct rows on /dev/ram0 ($mib MiB)"
+  else
+    echo "no RAM disk: no direct rows"; brd=
+  fi
+fi
+host_limit_direct() {
+  F=/dev/ram0 E=libaio D=1 RT=$rt MIB=$mib sh -c "$fio_jobs" | awk '/^FIO / { if ($2 ~ /^seq/) print "RESULT", "blk-direct-" $2 "-MiB/s", "host", $3 / 1024; else print "RESULT", "blk-direct-" $2 "-IOPS", "host", $4 }'
 }
 
 # busybox ip has no tuntap: iproute2's ip is copied in.
@@ -85,20 +128,41 @@ while [ "$i" -lt "$rounds" ]; do
   host_limit
   # Odd rounds start with insula, even rounds with QEMU, row by row.
   order="insula qemu"; [ $((i % 2)) = 0 ] && order="qemu insula"
-  for fmt in raw qcow2; do
+  want blk && for fmt in raw qcow2; do
     for vmm in $order; do
       if [ $vmm = insula ]; then boot blk-$fmt insula "$guest_blk" $ins --disk /tmp/disk.$fmt --cmdline
       else boot blk-$fmt qemu "$guest_blk" $qemu -drive file=/tmp/disk.$fmt,if=none,id=d0,format=$fmt,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0 -append
       fi
     done
   done
-  for vmm in $order; do
+  # The guest kit's own virtio-blk driver (QEMU: modern-only virtio-blk-pci,
+  # where its BAR is 4; the kit finds it from the capabilities).
+  # cache=none: insula opens the disk O_DIRECT (--disk ...,cache=direct),
+  # QEMU with cache=none,aio=native (its fastest O_DIRECT mode).
+  if want direct && [ -n "$brd" ]; then
+    host_limit_direct
+    for vmm in $order; do
+      if [ $vmm = insula ]; then boot blk-direct insula "$guest_blk" $ins --disk /dev/ram0,cache=direct --cmdline
+      else boot blk-direct qemu "$guest_blk" $qemu -drive file=/dev/ram0,if=none,id=d0,format=raw,cache=none,aio=native -device virtio-blk-pci,drive=d0 -append
+      fi
+    done
+  fi
+  # The test host's TSC rate (testhost passes it to its kernel) is the kit
+  # guest's too (KVM keeps the rate); else the kit calibrates with the PIT.
+  khz=$(sed -n 's/.*tsc_early_khz=\([0-9]*\).*/\1/p' /proc/cmdline)
+  kitargs="secs=$rt${khz:+ tsc_khz=$khz}"
+  [ -n "$kit" ] && want kit && for vmm in $order; do
+    if [ $vmm = insula ]; then kit_boot kit-raw insula $insula run --kernel "$kit" --cpus 2 --memory 512M --disk /tmp/disk.raw --cmdline "$kitargs"
+    else kit_boot kit-raw qemu ${qemu%% -kernel*} -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$kit" -append "$kitargs" -drive file=/tmp/disk.raw,if=none,id=d0,format=raw,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0,disable-legacy=on
+    fi
+  done
+  want net && for vmm in $order; do
     if [ $vmm = insula ]; then boot net insula "$guest_net" $ins --net tap0 --cmdline
     else boot net qemu "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=n0,romfile= -append
     fi
   done
-  boot net qemu-vhost "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,romfile= -append
+  want net && boot net qemu-vhost "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,romfile= -append
   # Reference for the net rows: the test host talking to itself over loopback.
-  iperf3 -c 127.0.0.1 -t "$rt" -O 1 -f m | awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Mbits/sec") print "RESULT net-tx-Mbit/s host", $i }'
+  want net && iperf3 -c 127.0.0.1 -t "$rt" -O 1 -f m | awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Mbits/sec") print "RESULT net-tx-Mbit/s host", $i }'
 done
 echo "INNER DONE"

@@ -7,18 +7,24 @@
 # guest->host and host->guest) against QEMU without vhost (and with it, for
 # reference). Both VMMs boot the same appliance kernel and initramfs.
 #   bench/devices/run.sh [--insula build/insula] [--runtime S=4] [--disk-mib N=64] [--rounds N=1]
+#                        [--kit build/guests/blkbench-pvh.elf] [--rows "blk net kit"]
+# (kit: the guest kit's blkbench, polled virtio-blk timed in the guest; its
+# rows are skipped when the ELF is missing. Add "direct" to --rows for the
+# cache=none rows: the raw disk on a RAM disk (brd), opened with O_DIRECT.)
 # Not a test: numbers depend on the machine's load (TCG uses both cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-insula=$root/build/insula runtime=4 mib=64 rounds=1
+insula=$root/build/insula runtime=4 mib=64 rounds=1 kit=$root/build/guests/blkbench-pvh.elf rows="blk net kit"
 while (($#)); do
   case "$1" in
     --insula) insula=$2; shift 2;;
     --runtime) runtime=$2; shift 2;;
     --disk-mib) mib=$2; shift 2;;
     --rounds) rounds=$2; shift 2;;
-    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N]" >&2; exit 2;;
+    --kit) kit=$2; shift 2;;
+    --rows) rows=$2; shift 2;;
+    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N] [--kit ELF] [--rows 'blk net kit']" >&2; exit 2;;
   esac
 done
 insula=$(realpath "$insula")
@@ -51,17 +57,23 @@ trap 'rm -rf "$work"' EXIT
 files=(--file /usr/bin/qemu-system-x86_64 --file /usr/share/qemu --file /usr/share/seabios --file /usr/bin/qemu-img
        --file /usr/bin/fio --file /usr/bin/iperf3 --file /sbin/ip:/sbin/ip --file "$insula"
        --file "$a/vmlinuz" --file "$a/initramfs.cpio.gz" --file "$here/inner.sh" --file "$work/tools.list")
+# testhost joins the command's words with spaces: no empty or spaced words.
+kit_args=()
+if [ -f "$kit" ]; then kit=$(realpath "$kit"); files+=(--file "$kit"); kit_args=("$kit" "${rows// /,}")
+else echo "no guest-kit blkbench at $kit (cmake --build build --target guests): no kit rows" >&2; kit_args=(- "${rows// /,}"); fi
+brd=$(find "$root/.cache/kernel/lib/modules" -name brd.ko 2>/dev/null | head -1)
+[ -n "$brd" ] && files+=(--file "$brd:/brd.ko") && kit_args+=(/brd.ko)
 out=$work/out
 echo "machine load before: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 "$root/tests/nested/testhost" run --memory 3072 --timeout 3000 "${files[@]}" -- \
-  sh "$here/inner.sh" "$a" "$insula" "$work/tools.list" "$runtime" "$mib" "$rounds" | tee "$out" >&2
+  sh "$here/inner.sh" "$a" "$insula" "$work/tools.list" "$runtime" "$mib" "$rounds" "${kit_args[@]}" | tee "$out" >&2
 echo "machine load after: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 
 # One row per measurement: the mean over rounds per VMM; ratios to QEMU and to the limit.
 awk '
   /^RESULT/ { s[$2, $3] += $4; n[$2, $3]++; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
   function v(r, m) { return n[r, m] ? s[r, m] / n[r, m] : "" }
-  function f(x) { return x == "" ? "-" : (x >= 100 ? sprintf("%.0f", x) : sprintf("%.1f", x)) }
+  function f(x) { return x == "" ? "-" : (x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x)) }
   function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
   END {
     printf "| %-28s | %9s | %9s | %13s | %12s | %12s | %13s |\n", "row", "insula", "QEMU", "insula / QEMU", "QEMU vhost", "host limit", "insula / limit"
@@ -70,6 +82,7 @@ awk '
       r = order[i]; ins = v(r, "insula"); q = v(r, "qemu"); qv = v(r, "qemu-vhost"); h = v(r, "host")
       if (ins == "" && q == "") continue
       if (h == "" && r ~ /^blk-qcow2-/) { hr = r; sub(/qcow2/, "raw", hr); h = v(hr, "host") }
+      if (h == "" && r ~ /^kit-raw-/) { hr = r; sub(/^kit-/, "blk-", hr); h = v(hr, "host") }
       printf "| %-28s | %9s | %9s | %13s | %12s | %12s | %14s |\n", r, f(ins), f(q), ratio(ins, q), f(qv), f(h), ratio(ins, h)
     }
   }' "$out"

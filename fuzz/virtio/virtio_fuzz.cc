@@ -156,7 +156,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       break;
     case 2: {
       auto disk = std::make_shared<testing::MemDisk>(64 * 1024, header[0] & 1);
-      fuzz_device(cfg, mem, std::make_shared<VirtioBlk>(disk, VirtioBlkOptions{false, "fuzz", 1, 256}));
+      // One queue or two (multiqueue), as the machine gives per vCPU.
+      uint16_t queues = header[0] & 2 ? 2 : 1;
+      fuzz_device(cfg, mem, std::make_shared<VirtioBlk>(disk, VirtioBlkOptions{false, "fuzz", 1, 256, queues}));
       break;
     }
     case 3: {

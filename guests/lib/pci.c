@@ -15,6 +15,7 @@ static struct vq_mem {
     struct vq_used used __attribute__((aligned(4)));
 } vq_pool[VQ_POOL];
 static int vq_pool_used;
+uint16_t virtq_entries = VQ_DEFAULT_ENTRIES;
 
 uint32_t pci_read32(int dev, int reg) {
     outl(0xcf8, 0x80000000u | ((uint32_t)dev << 11) | ((uint32_t)reg & 0xfc));
@@ -53,7 +54,8 @@ static bool setup_queue(struct virtio_dev *v, int qi) {
     struct vq_mem *m = &vq_pool[vq_pool_used++];
     memset(m, 0, sizeof *m);
     struct virtq *q = &v->q[qi];
-    q->size = max < VQ_SIZE ? max : VQ_SIZE;
+    uint16_t want = virtq_entries <= VQ_SIZE ? virtq_entries : VQ_SIZE;
+    q->size = max < want ? max : want;
     q->desc = m->desc; q->avail = &m->avail; q->used = &m->used;
     for (uint16_t i = 0; i < q->size; i++) q->desc[i].next = (uint16_t)(i + 1);
     q->free_head = 0;
@@ -71,28 +73,36 @@ bool virtio_setup(struct virtio_dev *v, int dev, uintptr_t bar, uint64_t feature
     memset(v, 0, sizeof *v);
     v->pci_dev = dev;
     if (nqueues < 1 || nqueues > VIRTIO_MAX_QUEUES) { printf("virtio: %d queues asked\n", nqueues); return false; }
-    pci_write32(dev, 0x04, 0);                   /* decode off while moving the BAR */
-    pci_write32(dev, 0x10, (uint32_t)bar);       /* BAR0 low */
-    pci_write32(dev, 0x14, 0);                   /* BAR0 high: below 4 GiB */
-    pci_write32(dev, 0x04, 0x6);                 /* memory decode + bus master */
-    uint32_t base = pci_read32(dev, 0x10) & ~0xfu;
-    if (base != bar) { printf("virtio: BAR0 reads 0x%x, expected 0x%x\n", base, (unsigned)bar); return false; }
-    /* Walk the capability list for the virtio structures (vendor cap 0x09). */
-    int cap = (int)(pci_read32(dev, 0x34) & 0xfc), guard = 0;
+    /* Walk the capability list for the virtio structures (vendor cap 0x09):
+     * their offsets, and the BAR that holds the common config. */
+    int cap = (int)(pci_read32(dev, 0x34) & 0xfc), guard = 0, bar_index = -1;
     while (cap && guard++ < 48) {
         uint32_t h = pci_read32(dev, cap);
         if ((h & 0xff) == 0x09) {
             uint8_t type = (uint8_t)(h >> 24);
-            uint32_t off = pci_read32(dev, cap + 8);
-            uintptr_t addr = bar + off;
-            if (type == 1) v->common = addr;
+            uintptr_t addr = bar + pci_read32(dev, cap + 8);
+            if (type == 1) { v->common = addr; bar_index = (int)(pci_read32(dev, cap + 4) & 0xff); }
             if (type == 2) { v->notify = addr; v->notify_mult = pci_read32(dev, cap + 16); }
             if (type == 3) v->isr = addr;
             if (type == 4) v->device_cfg = addr;
         }
         cap = (int)((h >> 8) & 0xfc);
     }
-    if (!v->common || !v->notify || !v->isr) { printf("virtio: capabilities missing\n"); return false; }
+    if (!v->common || !v->notify || !v->isr || bar_index < 0 || bar_index > 5) {
+        printf("virtio: capabilities missing\n");
+        return false;
+    }
+    int reg = 0x10 + 4 * bar_index;
+    pci_write32(dev, 0x04, 0);                   /* decode off while moving the BAR */
+    bool bar64 = ((pci_read32(dev, reg) >> 1) & 3) == 2;
+    pci_write32(dev, reg, (uint32_t)bar);        /* BAR low */
+    if (bar64) pci_write32(dev, reg + 4, 0);     /* BAR high: below 4 GiB */
+    pci_write32(dev, 0x04, 0x6);                 /* memory decode + bus master */
+    uint32_t base = pci_read32(dev, reg) & ~0xfu;
+    if (base != bar) {
+        printf("virtio: BAR%d reads 0x%x, expected 0x%x\n", bar_index, base, (unsigned)bar);
+        return false;
+    }
     uintptr_t c = v->common;
     w8(c + STATUS, 0);
     w8(c + STATUS, ACK | DRIVER);

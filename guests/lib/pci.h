@@ -25,7 +25,13 @@ void pci_write32(int dev, int reg, uint32_t v);
 int pci_find(uint16_t vendor, uint16_t device);
 
 #define VIRTIO_MAX_QUEUES 3
-#define VQ_SIZE 8
+/* Ring capacity; queues get virtq_entries (default VQ_DEFAULT_ENTRIES)
+ * entries, or the device's maximum if smaller. */
+#define VQ_SIZE 128
+#define VQ_DEFAULT_ENTRIES 8
+/* A guest that keeps many requests in flight (blkbench) raises this (up to
+ * VQ_SIZE, a power of two) before virtio_setup. */
+extern uint16_t virtq_entries;
 struct virtq {
     struct vq_desc *desc;
     struct vq_avail *avail;
@@ -43,10 +49,11 @@ struct virtio_dev {
     struct virtq q[VIRTIO_MAX_QUEUES];
 };
 
-/* Places BAR 0 (64-bit) at bar_addr (below 4 GiB), enables decode and bus
- * mastering, finds the virtio capabilities, negotiates VERSION_1 plus those
+/* Places the BAR that holds the virtio structures (insula: BAR 0; QEMU's
+ * modern-only virtio-pci: BAR 4) at bar_addr (below 4 GiB), enables decode
+ * and bus mastering, finds the virtio capabilities, negotiates VERSION_1 plus those
  * of `features` that the device offers, and sets up queues 0..nqueues-1 with
- * up to VQ_SIZE entries each. false (with a printed reason) on any step the
+ * up to virtq_entries entries each. false (with a printed reason) on any step the
  * device refuses. */
 bool virtio_setup(struct virtio_dev *v, int pci_dev, uintptr_t bar_addr, uint64_t features, int nqueues);
 /* virtio_setup with no device features and one queue. */

@@ -4,6 +4,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "arch/x86/layout.h"
 #include "base/error.h"
 #include "base/log.h"
@@ -42,6 +44,9 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
     virtio::VirtioBlkOptions bo;
     bo.read_only = d.read_only;
     bo.serial = d.serial;
+    // One queue per vCPU, like QEMU's virtio-blk-pci: the guest submits on
+    // and is interrupted on the CPU that does the I/O.
+    bo.num_queues = uint16_t(std::clamp<uint32_t>(config.cpus, 1, virtio::kBlkMaxQueues));
     add(std::make_shared<virtio::VirtioBlk>(std::move(disk), bo));
   }
   for (const auto& n : config.nets) {

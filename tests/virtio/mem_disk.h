@@ -1,6 +1,8 @@
-// MemDisk: a BlockDevice over a byte vector, recording flushes and discards.
+// MemDisk: a BlockDevice over a byte vector, recording flushes and discards;
+// close_gate() holds reads until open_gate() (requests kept in flight).
 #pragma once
 
+#include <condition_variable>
 #include <cstring>
 #include <mutex>
 #include <vector>
@@ -17,6 +19,10 @@ class MemDisk : public block::BlockDevice {
   bool read_only() const override { return ro_; }
   std::string format() const override { return "raw"; }
   void read(uint64_t offset, std::span<uint8_t> buf) override {
+    {
+      std::unique_lock gate(gate_mu_);
+      gate_cv_.wait(gate, [&] { return !gate_closed_; });
+    }
     std::lock_guard lock(mu);
     check(offset, buf.size());
     std::memcpy(buf.data(), &data[offset], buf.size());
@@ -48,6 +54,18 @@ class MemDisk : public block::BlockDevice {
     if (offset > data.size() || len > data.size() - offset) throw error("MemDisk: access out of range");
   }
 
+  void close_gate() {
+    std::lock_guard gate(gate_mu_);
+    gate_closed_ = true;
+  }
+  void open_gate() {
+    {
+      std::lock_guard gate(gate_mu_);
+      gate_closed_ = false;
+    }
+    gate_cv_.notify_all();
+  }
+
   std::mutex mu;
   std::vector<uint8_t> data;
   int flushes = 0;
@@ -55,6 +73,9 @@ class MemDisk : public block::BlockDevice {
 
  private:
   bool ro_;
+  std::mutex gate_mu_;
+  std::condition_variable gate_cv_;
+  bool gate_closed_ = false;
 };
 
 }  // namespace insula::testing

@@ -190,6 +190,29 @@ TEST_F(VirtqueueTest, EventIdxSuppressesAndPublishes) {
   EXPECT_TRUE(vq.needs_interrupt(ram.mem));  // used idx 3 crosses used_event 2
 }
 
+TEST_F(VirtqueueTest, UnarmedPopLeavesAvailEventBehind) {
+  vq.set_event_idx(true);
+  for (uint16_t i = 0; i < 3; i++) {
+    desc(kDesc, i, kData, 8, kDescWrite);
+    avail(i);
+  }
+  auto avail_event = [&] {
+    uint16_t v = 0;
+    ram.mem.read_obj(kUsed + 4 + 8 * 16, v);
+    return v;
+  };
+  DescChain c;
+  std::string why;
+  ASSERT_EQ(vq.pop(ram.mem, c, why, true), Virtqueue::Pop::kChain);
+  EXPECT_EQ(avail_event(), 1);
+  ASSERT_EQ(vq.pop(ram.mem, c, why, false), Virtqueue::Pop::kChain);
+  ASSERT_EQ(vq.pop(ram.mem, c, why, false), Virtqueue::Pop::kChain);
+  EXPECT_EQ(vq.pop(ram.mem, c, why, false), Virtqueue::Pop::kEmpty);
+  EXPECT_EQ(avail_event(), 1);  // neither popping nor finding it empty published
+  EXPECT_EQ(vq.pop(ram.mem, c, why, true), Virtqueue::Pop::kEmpty);
+  EXPECT_EQ(avail_event(), 3);  // armed: caught up
+}
+
 TEST_F(VirtqueueTest, ChainReaderAndWriterCrossBuffers) {
   std::vector<Buffer> bufs{{kData, 3}, {kData + 100, 5}};
   const char msg[] = "abcdefgh";

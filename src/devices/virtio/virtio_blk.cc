@@ -54,6 +54,9 @@ struct Range {
 };
 
 constexpr uint32_t kMaxRanges = 256;
+// Completions a busy queue may hold back from the guest before it raises
+// the interrupt anyway (see VirtioBlk::completed).
+constexpr uint32_t kMaxUnsignalled = 32;
 
 // Host spans of a buffer list, skipping the first `skip` bytes and taking at
 // most `limit` bytes. The buffers were checked by Virtqueue::pop.
@@ -82,15 +85,19 @@ VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions 
     : disk_(std::move(disk)),
       options_(std::move(options)),
       read_only_(options_.read_only || disk_->read_only()),
+      load_(options_.num_queues),
       pool_(options_.workers) {
   if (options_.queue_size < 4 || (options_.queue_size & (options_.queue_size - 1)))
     throw error("virtio-blk: queue size {} must be a power of two >= 4", options_.queue_size);
+  if (options_.num_queues < 1 || options_.num_queues > kBlkMaxQueues)
+    throw error("virtio-blk: {} queues is out of range 1..{}", options_.num_queues, kBlkMaxQueues);
 }
 
 VirtioBlk::~VirtioBlk() { pool_.wait_idle(); }
 
 uint64_t VirtioBlk::features() const {
   uint64_t f = kBlkFSegMax | kBlkFBlkSize | kBlkFFlush;
+  if (options_.num_queues > 1) f |= kBlkFMq;
   if (read_only_) return f | kBlkFRo;
   return f | kBlkFDiscard | kBlkFWriteZeroes;
 }
@@ -100,7 +107,7 @@ void VirtioBlk::read_config(uint64_t offset, std::span<uint8_t> data) {
   c.capacity = disk_->size() / kSector;
   c.seg_max = options_.queue_size - 2;  // room for header and status
   c.blk_size = kSector;
-  c.num_queues = 1;
+  c.num_queues = options_.num_queues;
   c.max_discard_sectors = 1u << 22;
   c.max_discard_seg = 1;
   c.discard_sector_alignment = 8;
@@ -116,33 +123,60 @@ void VirtioBlk::activate(VirtioHost& host) {
 }
 
 void VirtioBlk::reset() {
-  std::lock_guard lock(mu_);
-  host_ = nullptr;
-  pool_.wait_idle();  // in-flight requests finish before the rings go away
+  {
+    std::lock_guard lock(mu_);
+    host_ = nullptr;  // finishing workers stop looking for more work
+  }
+  // In-flight requests finish before the rings go away. (Not under mu_: a
+  // finishing worker takes it.)
+  pool_.wait_idle();
 }
 
 void VirtioBlk::quiesce() { pool_.wait_idle(); }
 
 void VirtioBlk::queue_notify(size_t queue) {
   std::lock_guard lock(mu_);
-  if (!host_ || queue != 0) return;
+  if (!host_ || queue >= load_.size()) return;
+  drain_locked(queue);
+}
+
+void VirtioBlk::drain_locked(size_t q) {
   VirtioHost* host = host_;
-  Virtqueue& vq = host->queue(0);
+  Virtqueue& vq = host->queue(q);
+  QueueLoad& load = load_[q];
   for (;;) {
     auto chain = std::make_shared<DescChain>();
     std::string why;
-    auto r = vq.pop(host->memory(), *chain, why);
+    // Ask for a notification only when nothing is in flight: otherwise the
+    // completion of the last request in flight looks at the ring again.
+    auto r = vq.pop(host->memory(), *chain, why, load.in_flight == 0);
     if (r == Virtqueue::Pop::kError) {
       host->device_error(why);
       return;
     }
     if (r == Virtqueue::Pop::kEmpty) return;
-    pool_.submit([this, host, chain] {
-      uint32_t len = serve(host->memory(), *chain);
-      host->queue(0).add_used(host->memory(), chain->head, len);
-      host->signal_used(0);
+    load.in_flight++;
+    load.queued++;
+    pool_.submit([this, host, q, chain] {
+      load_[q].queued--;
+      completed(host, q, chain->head, serve(host->memory(), *chain));
     });
   }
+}
+
+void VirtioBlk::completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len) {
+  QueueLoad& load = load_[q];
+  host->queue(q).add_used(host->memory(), head, len);
+  // A request of this queue still waiting for a worker will raise the
+  // interrupt when it completes (it checks the same), covering this one too;
+  // but a guest that keeps the queue busy still hears every kMaxUnsignalled.
+  if (load.queued.load() == 0 || ++load.unsignalled >= kMaxUnsignalled) {
+    load.unsignalled = 0;
+    host->signal_used(q);
+  }
+  std::lock_guard lock(mu_);
+  load.in_flight--;
+  if (host_ == host) drain_locked(q);  // not reset meanwhile
 }
 
 uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {

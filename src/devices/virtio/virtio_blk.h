@@ -1,12 +1,22 @@
 // VirtioBlk: the virtio block device (virtio 1.2, 5.2) over a
 // block::BlockDevice (raw, qcow2). Requests are parsed on the notifying
 // thread and served by a WorkerPool, so a slow disk never stalls a vCPU.
+//
+// With num_queues > 1 (VIRTIO_BLK_F_MQ; the machine gives one per vCPU, as
+// QEMU does) the guest submits on, and takes interrupts from, the queue of
+// the CPU it runs on. Per queue, exits are kept few (each costs a world
+// switch): while requests of a queue are in flight, the workers look for new
+// ones after every completion and avail_event is left behind, so the driver
+// does not notify; a completion raises the interrupt only when no request of
+// its queue is still waiting for a worker (the last one of a burst does), or
+// after 32 completions held back.
 #pragma once
 
 #include <atomic>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "block/block_device.h"
 #include "devices/virtio/virtio_device.h"
@@ -19,6 +29,7 @@ inline constexpr uint64_t kBlkFSegMax = 1ull << 2;
 inline constexpr uint64_t kBlkFRo = 1ull << 5;
 inline constexpr uint64_t kBlkFBlkSize = 1ull << 6;
 inline constexpr uint64_t kBlkFFlush = 1ull << 9;
+inline constexpr uint64_t kBlkFMq = 1ull << 12;
 inline constexpr uint64_t kBlkFDiscard = 1ull << 13;
 inline constexpr uint64_t kBlkFWriteZeroes = 1ull << 14;
 
@@ -39,7 +50,10 @@ struct VirtioBlkOptions {
   std::string serial;      // GET_ID answer (up to 20 bytes)
   unsigned workers = 2;
   uint16_t queue_size = 256;
+  uint16_t num_queues = 1;  // > 1 offers VIRTIO_BLK_F_MQ; 1..kBlkMaxQueues
 };
+
+inline constexpr uint16_t kBlkMaxQueues = 64;
 
 struct VirtioBlkState {
   static constexpr uint32_t kVersion = 1;
@@ -57,7 +71,7 @@ class VirtioBlk : public VirtioDevice {
   std::string name() const override { return "blk"; }
   uint32_t pci_class() const override { return 0x018000; }  // mass storage, other
   uint64_t features() const override;
-  size_t num_queues() const override { return 1; }
+  size_t num_queues() const override { return options_.num_queues; }
   uint16_t queue_max_size(size_t) const override { return options_.queue_size; }
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   void activate(VirtioHost& host) override;
@@ -72,6 +86,16 @@ class VirtioBlk : public VirtioDevice {
   // Serves one request; returns the bytes written into the chain.
   uint32_t serve(const GuestMemory& mem, const DescChain& chain);
   uint8_t serve_ranges(const GuestMemory& mem, const DescChain& chain, uint32_t type);
+  // Pops every available chain of queue q and hands it to the pool (mu_ held).
+  void drain_locked(size_t q);
+  // A worker finished a request of queue q popped under host.
+  void completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len);
+
+  struct QueueLoad {
+    size_t in_flight = 0;             // popped, not yet on the used ring (mu_)
+    std::atomic<uint32_t> queued{0};  // handed to the pool, not yet started
+    std::atomic<uint32_t> unsignalled{0};  // completions not yet signalled
+  };
 
   std::shared_ptr<block::BlockDevice> disk_;
   VirtioBlkOptions options_;
@@ -79,6 +103,7 @@ class VirtioBlk : public VirtioDevice {
   mutable std::mutex mu_;
   VirtioHost* host_ = nullptr;
   std::atomic<uint64_t> requests_{0}, errors_{0};
+  std::vector<QueueLoad> load_;
   WorkerPool pool_;
 };
 

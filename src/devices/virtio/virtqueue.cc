@@ -114,7 +114,7 @@ bool Virtqueue::walk(const GuestMemory& mem, uint16_t head, DescChain& out, std:
   }
 }
 
-Virtqueue::Pop Virtqueue::pop(const GuestMemory& mem, DescChain& out, std::string& error) {
+Virtqueue::Pop Virtqueue::pop(const GuestMemory& mem, DescChain& out, std::string& error, bool arm) {
   std::lock_guard lock(mu_);
   if (broken_ || !ready || size == 0) return Pop::kEmpty;
   auto fail = [&](std::string why) {
@@ -124,7 +124,7 @@ Virtqueue::Pop Virtqueue::pop(const GuestMemory& mem, DescChain& out, std::strin
   };
   uint16_t avail_idx;
   if (!mem.read_obj(avail_addr + 2, avail_idx)) return fail("avail ring is not in guest memory");
-  if (avail_idx == last_avail_ && event_idx_) {
+  if (avail_idx == last_avail_ && event_idx_ && arm) {
     // Publish how far we got, then look again: the driver may have added a
     // buffer before it could see avail_event (virtio 1.2, 2.7.10).
     if (!mem.write_obj(used_addr + 4 + 8ull * size, last_avail_)) return fail("used ring is not in guest memory");
@@ -140,7 +140,7 @@ Virtqueue::Pop Virtqueue::pop(const GuestMemory& mem, DescChain& out, std::strin
   if (!mem.read_obj(avail_addr + 4 + 2ull * (last_avail_ % size), head)) return fail("avail ring is not in guest memory");
   if (!walk(mem, head, out, error)) return fail(std::move(error));
   last_avail_++;
-  if (event_idx_) mem.write_obj(used_addr + 4 + 8ull * size, last_avail_);
+  if (event_idx_ && arm) mem.write_obj(used_addr + 4 + 8ull * size, last_avail_);
   return Pop::kChain;
 }
 

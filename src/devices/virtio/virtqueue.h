@@ -83,7 +83,11 @@ class Virtqueue {
 
   // Takes the next available chain. On kError, error says what was wrong and
   // the queue is marked broken (later pops return kEmpty).
-  Pop pop(const GuestMemory& mem, DescChain& out, std::string& error);
+  // With EVENT_IDX, arm = true publishes avail_event (the driver notifies on
+  // its next buffer); arm = false leaves it where it was, so a device that
+  // will look at the ring again anyway (it still has requests in flight) is
+  // not notified for buffers the driver adds meanwhile.
+  Pop pop(const GuestMemory& mem, DescChain& out, std::string& error, bool arm = true);
   // Returns a chain to the driver with len bytes written. False when the
   // used ring is not in guest memory (the queue is then broken).
   bool add_used(const GuestMemory& mem, uint16_t head, uint32_t len);
