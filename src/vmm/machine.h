@@ -60,6 +60,9 @@ class Machine {
   // Asks the guest to shut down the way a host's power button does (ACPI
   // PWRBTN_STS and the SCI); what happens next is the guest's decision.
   void press_power_button();
+  // Types Ctrl-Alt-Del on the PS/2 keyboard; false when the guest is not
+  // reading its keyboard (the keys would not fit its controller's buffer).
+  bool send_ctrl_alt_del();
 
   // While paused: writes every vCPU's and device's state to state_file and
   // guest RAM to memory_file (each through a temporary file and a rename;
