@@ -74,6 +74,8 @@ class Machine {
   const GuestMemory& memory() const { return ram_->memory(); }
   // The balloon, when the config asked for one.
   virtio::VirtioBalloon* balloon() { return pci_ ? pci_->balloon() : nullptr; }
+  // The virtio devices (PATCH /drives, /network-interfaces reach them here).
+  PciDevices& pci_devices() { return *pci_; }
   kvm::Backend backend() const { return backend_; }
 
  private:

@@ -55,6 +55,13 @@ struct Range {
 
 constexpr uint32_t kMaxRanges = 256;
 
+// What a request costs the bandwidth bucket: its data, without the header
+// and the status byte.
+uint64_t request_bytes(const DescChain& c) {
+  uint64_t all = c.readable_len + c.writable_len;
+  return all > sizeof(ReqHeader) + 1 ? all - sizeof(ReqHeader) - 1 : 0;
+}
+
 // Host spans of a buffer list, skipping the first `skip` bytes and taking at
 // most `limit` bytes. The buffers were checked by Virtqueue::pop.
 std::vector<std::span<uint8_t>> spans(const GuestMemory& mem, const std::vector<Buffer>& bufs, uint64_t skip,
@@ -85,6 +92,8 @@ VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions 
       pool_(options_.workers) {
   if (options_.queue_size < 4 || (options_.queue_size & (options_.queue_size - 1)))
     throw error("virtio-blk: queue size {} must be a power of two >= 4", options_.queue_size);
+  if (options_.loop)
+    limiter_ = std::make_unique<RateLimiter>(options_.rate_limiter, options_.loop, [this] { queue_notify(0); });
 }
 
 VirtioBlk::~VirtioBlk() { pool_.wait_idle(); }
@@ -137,6 +146,10 @@ void VirtioBlk::queue_notify(size_t queue) {
       return;
     }
     if (r == Virtqueue::Pop::kEmpty) return;
+    if (limiter_ && !limiter_->try_take(request_bytes(*chain))) {
+      vq.undo_pop();  // taken again when the limiter's timer calls back
+      return;
+    }
     pool_.submit([this, host, chain] {
       uint32_t len = serve(host->memory(), *chain);
       host->queue(0).add_used(host->memory(), chain->head, len);
@@ -236,6 +249,18 @@ uint8_t VirtioBlk::serve_ranges(const GuestMemory& mem, const DescChain& chain, 
       disk_->write_zeroes(r.sector * kSector, uint64_t(r.num_sectors) * kSector, r.flags & 1);
   }
   return kBlkSOk;
+}
+
+void VirtioBlk::replace_disk(std::shared_ptr<block::BlockDevice> disk) {
+  std::lock_guard lock(mu_);  // no request is taken meanwhile
+  pool_.wait_idle();
+  disk_ = std::move(disk);
+  if (host_) host_->signal_config();
+}
+
+void VirtioBlk::set_rate_limiter(const RateLimiterConfig& c) {
+  if (!limiter_) throw Error("this virtio-blk device was built without a rate limiter");
+  limiter_->update(c);
 }
 
 VirtioBlkState VirtioBlk::save() const { return VirtioBlkState{VirtioBlkState::kVersion, requests_, errors_}; }
