@@ -1,6 +1,7 @@
-// PUT /actions {action_type}: InstanceStart; SendPowerButton (insula's: the
-// ACPI power button, what `insula vm stop` uses for a graceful stop).
-// SendCtrlAltDel is refused: the machine has no PS/2 keyboard to send it on.
+// PUT /actions {action_type}: InstanceStart; SendCtrlAltDel (Firecracker's:
+// the keys on the PS/2 keyboard, which Linux turns into a reboot or, when
+// init asks for it, a signal to init); SendPowerButton (insula's: the ACPI
+// power button). `insula vm stop` uses either for a graceful stop.
 #include "api/api_error.h"
 #include "api/endpoints.h"
 #include "api/json_body.h"
@@ -16,10 +17,7 @@ void add_actions_routes(Router& r, VmmService& vm) {
     } else if (action == "SendPowerButton") {
       vm.press_power_button();
     } else if (action == "SendCtrlAltDel") {
-      if (vm.state() == VmState::kNotStarted) throw conflict("the VM is not started");
-      throw bad_request(
-          "SendCtrlAltDel is not supported (this machine has no PS/2 keyboard): use SendPowerButton for a graceful "
-          "shutdown, PUT /shutdown to stop at once");
+      vm.send_ctrl_alt_del();
     } else {
       throw bad_request("unknown action_type \"{}\" (InstanceStart, SendPowerButton, SendCtrlAltDel)", action);
     }

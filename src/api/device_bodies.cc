@@ -26,6 +26,63 @@ void require_same_id(const std::string& body_id, const std::string& path_id, con
 }
 }  // namespace
 
+namespace {
+// Bounds that keep the token arithmetic exact (budgets are signed 64-bit).
+constexpr uint64_t kMaxTokens = INT64_MAX;
+constexpr uint64_t kMaxRefillMs = 24ull * 3600 * 1000;
+
+virtio::TokenBucketConfig parse_bucket(const nlohmann::json& limiter, const char* key) {
+  auto b = object_field(limiter, key, {"size", "one_time_burst", "refill_time"});
+  if (!b) return {};
+  virtio::TokenBucketConfig c;
+  auto size = uint_field(*b, "size", 0, kMaxTokens);
+  auto refill = uint_field(*b, "refill_time", 0, kMaxRefillMs);
+  if (!size || !refill) throw bad_request("\"{}\" needs \"size\" and \"refill_time\" (milliseconds)", key);
+  c.size = *size;
+  c.refill_time_ms = *refill;
+  c.one_time_burst = uint_field(*b, "one_time_burst", 0, kMaxTokens).value_or(0);
+  return c;
+}
+
+nlohmann::json bucket_body(const virtio::TokenBucketConfig& b) {
+  return {{"size", b.size}, {"one_time_burst", b.one_time_burst}, {"refill_time", b.refill_time_ms}};
+}
+}  // namespace
+
+virtio::RateLimiterConfig parse_rate_limiter(const nlohmann::json& o, const char* key) {
+  auto r = object_field(o, key, {"bandwidth", "ops"});
+  if (!r) return {};
+  return {parse_bucket(*r, "bandwidth"), parse_bucket(*r, "ops")};
+}
+
+nlohmann::json rate_limiter_body(const virtio::RateLimiterConfig& r) {
+  nlohmann::json j = nlohmann::json::object();
+  if (r.bandwidth.enabled()) j["bandwidth"] = bucket_body(r.bandwidth);
+  if (r.ops.enabled()) j["ops"] = bucket_body(r.ops);
+  return j;
+}
+
+DrivePatch parse_drive_patch(const std::string& body, const std::string& path_id) {
+  check_device_id(path_id, "drive_id");
+  auto o = parse_object(body, {"drive_id", "path_on_host", "rate_limiter"});
+  require_same_id(required_string(o, "drive_id"), path_id, "drive_id");
+  DrivePatch p;
+  p.path = string_field(o, "path_on_host");
+  if (p.path && p.path->empty()) throw bad_request("\"path_on_host\" is empty");
+  if (o.contains("rate_limiter")) p.rate_limiter = parse_rate_limiter(o, "rate_limiter");
+  return p;
+}
+
+NetPatch parse_net_patch(const std::string& body, const std::string& path_id) {
+  check_device_id(path_id, "iface_id");
+  auto o = parse_object(body, {"iface_id", "rx_rate_limiter", "tx_rate_limiter"});
+  require_same_id(required_string(o, "iface_id"), path_id, "iface_id");
+  NetPatch p;
+  if (o.contains("rx_rate_limiter")) p.rx = parse_rate_limiter(o, "rx_rate_limiter");
+  if (o.contains("tx_rate_limiter")) p.tx = parse_rate_limiter(o, "tx_rate_limiter");
+  return p;
+}
+
 void check_device_id(const std::string& id, const char* what) {
   bool ok = !id.empty() && id.size() <= 64;
   for (char c : id) ok = ok && (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-');
@@ -35,7 +92,7 @@ void check_device_id(const std::string& id, const char* what) {
 DriveBody parse_drive_body(const std::string& body, const std::string& path_id) {
   check_device_id(path_id, "drive_id");
   auto o = parse_object(body, {"drive_id", "path_on_host", "is_root_device", "is_read_only", "cache_type", "serial",
-                               "format"});
+                               "format", "rate_limiter"});
   DriveBody d;
   d.drive_id = required_string(o, "drive_id");
   require_same_id(d.drive_id, path_id, "drive_id");
@@ -55,6 +112,7 @@ DriveBody parse_drive_body(const std::string& body, const std::string& path_id) 
   d.disk.format = string_field(o, "format").value_or("");
   if (!d.disk.format.empty() && d.disk.format != "raw" && d.disk.format != "qcow2")
     throw bad_request("unknown format \"{}\" (raw, qcow2; leave it out to detect)", d.disk.format);
+  d.disk.rate_limiter = parse_rate_limiter(o, "rate_limiter");
   int mode = d.disk.read_only ? R_OK : R_OK | W_OK;
   if (::access(d.disk.path.c_str(), mode) != 0)
     throw bad_request("path_on_host {} is not a {} file", d.disk.path, d.disk.read_only ? "readable" : "readable and writable");
@@ -63,12 +121,14 @@ DriveBody parse_drive_body(const std::string& body, const std::string& path_id) 
 
 NetBody parse_net_body(const std::string& body, const std::string& path_id) {
   check_device_id(path_id, "iface_id");
-  auto o = parse_object(body, {"iface_id", "host_dev_name", "guest_mac"});
+  auto o = parse_object(body, {"iface_id", "host_dev_name", "guest_mac", "rx_rate_limiter", "tx_rate_limiter"});
   NetBody n;
   n.iface_id = required_string(o, "iface_id");
   require_same_id(n.iface_id, path_id, "iface_id");
   n.net.tap = required_string(o, "host_dev_name");
   n.net.mac = string_field(o, "guest_mac").value_or("");
+  n.net.rx_rate_limiter = parse_rate_limiter(o, "rx_rate_limiter");
+  n.net.tx_rate_limiter = parse_rate_limiter(o, "tx_rate_limiter");
   checked([&] { vmm::check_net(n.net); });
   return n;
 }
@@ -106,12 +166,15 @@ nlohmann::json drive_body(const DriveBody& d) {
                    {"cache_type", d.disk.direct ? "Direct" : "Unsafe"}};
   if (!d.disk.serial.empty()) j["serial"] = d.disk.serial;
   if (!d.disk.format.empty()) j["format"] = d.disk.format;
+  if (d.disk.rate_limiter.enabled()) j["rate_limiter"] = rate_limiter_body(d.disk.rate_limiter);
   return j;
 }
 
 nlohmann::json net_body(const NetBody& n) {
   nlohmann::json j{{"iface_id", n.iface_id}, {"host_dev_name", n.net.tap}};
   if (!n.net.mac.empty()) j["guest_mac"] = n.net.mac;
+  if (n.net.rx_rate_limiter.enabled()) j["rx_rate_limiter"] = rate_limiter_body(n.net.rx_rate_limiter);
+  if (n.net.tx_rate_limiter.enabled()) j["tx_rate_limiter"] = rate_limiter_body(n.net.tx_rate_limiter);
   return j;
 }
 

@@ -4,6 +4,7 @@
 // writes them from its --disk/--net/--vsock/--balloon options.
 #pragma once
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -32,6 +33,25 @@ DriveBody parse_drive_body(const std::string& body, const std::string& path_id);
 NetBody parse_net_body(const std::string& body, const std::string& path_id);
 vmm::VsockConfig parse_vsock_body(const std::string& body);
 vmm::BalloonConfig parse_balloon_body(const std::string& body);
+
+// Firecracker's rate_limiter object under `key` ({"bandwidth": {"size",
+// "one_time_burst", "refill_time"}, "ops": {...}}; refill_time in ms).
+// Absent or null: no limit.
+virtio::RateLimiterConfig parse_rate_limiter(const nlohmann::json& o, const char* key);
+nlohmann::json rate_limiter_body(const virtio::RateLimiterConfig& r);
+
+// PATCH /drives/{id} (path_on_host, rate_limiter) and
+// PATCH /network-interfaces/{id} (rx_rate_limiter, tx_rate_limiter): what a
+// running VM may change; an absent field stays as it is.
+struct DrivePatch {
+  std::optional<std::string> path;
+  std::optional<virtio::RateLimiterConfig> rate_limiter;
+};
+struct NetPatch {
+  std::optional<virtio::RateLimiterConfig> rx, tx;
+};
+DrivePatch parse_drive_patch(const std::string& body, const std::string& path_id);
+NetPatch parse_net_patch(const std::string& body, const std::string& path_id);
 
 nlohmann::json drive_body(const DriveBody& d);
 nlohmann::json net_body(const NetBody& n);

@@ -1,9 +1,14 @@
 // PUT /drives/{drive_id}: add or replace a virtio-blk disk before
 // InstanceStart (Firecracker's body). At most one root device; it becomes
 // /dev/vda and, unless boot_args name a root, "root=/dev/vda ro|rw".
+// PATCH /drives/{drive_id}: on a started VM, a new path_on_host (the guest
+// sees the new capacity) and/or a new rate_limiter, as Firecracker.
+#include <algorithm>
+
 #include "api/api_error.h"
 #include "api/device_bodies.h"
 #include "api/endpoints.h"
+#include "base/error.h"
 
 namespace insula::api {
 
@@ -34,6 +39,33 @@ void add_drives_routes(Router& r, VmmService& vm) {
     }
     vm.device_ids() = std::move(ids);
     vm.config().disks = std::move(disks);
+    return Response{204, std::nullopt, {}, {}};
+  });
+
+  r.add("PATCH", "/drives/{drive_id}", [&vm](const Request& req) {
+    std::string id = path_id(req);
+    DrivePatch p = parse_drive_patch(req.body, id);
+    const auto& ids = vm.device_ids().drives;
+    auto it = std::find(ids.begin(), ids.end(), id);
+    if (it == ids.end()) throw bad_request("there is no drive \"{}\": PUT /drives/{} adds one before InstanceStart", id, id);
+    size_t i = static_cast<size_t>(it - ids.begin());
+    vmm::Machine* m = vm.running_machine();
+    if (!m) throw conflict("PATCH /drives changes the drive of a started VM: before InstanceStart use PUT /drives/{}", id);
+    vmm::DiskConfig& disk = vm.config().disks[i];
+    if (p.path) {
+      vmm::DiskConfig d = disk;
+      d.path = *p.path;
+      try {
+        m->pci_devices().replace_disk(i, d);
+      } catch (const Error& e) {
+        throw bad_request("drive {}: {}", id, e.what());
+      }
+      disk.path = d.path;
+    }
+    if (p.rate_limiter) {
+      m->pci_devices().disk(i)->set_rate_limiter(*p.rate_limiter);
+      disk.rate_limiter = *p.rate_limiter;
+    }
     return Response{204, std::nullopt, {}, {}};
   });
 }

@@ -7,15 +7,30 @@
 
 namespace insula::api {
 
+namespace {
+void check_keys(const nlohmann::json& o, std::initializer_list<std::string_view> allowed, std::string_view where) {
+  for (const auto& [key, value] : o.items()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
+      throw bad_request("unknown field \"{}{}\"", where, key);
+  }
+}
+}  // namespace
+
 nlohmann::json parse_object(const std::string& body, std::initializer_list<std::string_view> allowed) {
   nlohmann::json o = nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
   if (o.is_discarded()) throw bad_request("the request body is not valid JSON");
   if (!o.is_object()) throw bad_request("the request body must be a JSON object");
-  for (const auto& [key, value] : o.items()) {
-    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end())
-      throw bad_request("unknown field \"{}\"", key);
-  }
+  check_keys(o, allowed, "");
   return o;
+}
+
+std::optional<nlohmann::json> object_field(const nlohmann::json& o, const char* key,
+                                           std::initializer_list<std::string_view> allowed) {
+  auto it = o.find(key);
+  if (it == o.end() || it->is_null()) return std::nullopt;
+  if (!it->is_object()) throw bad_request("\"{}\" must be an object", key);
+  check_keys(*it, allowed, std::string(key) + ".");
+  return *it;
 }
 
 std::optional<std::string> string_field(const nlohmann::json& o, const char* key) {

@@ -20,5 +20,8 @@ std::string required_string(const nlohmann::json& o, const char* key);
 // An integer in [min, max].
 std::optional<uint64_t> uint_field(const nlohmann::json& o, const char* key, uint64_t min, uint64_t max);
 std::optional<bool> bool_field(const nlohmann::json& o, const char* key);
+// A nested object whose keys are all in `allowed` (null or absent: nullopt).
+std::optional<nlohmann::json> object_field(const nlohmann::json& o, const char* key,
+                                           std::initializer_list<std::string_view> allowed);
 
 }  // namespace insula::api

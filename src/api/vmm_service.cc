@@ -137,6 +137,14 @@ void VmmService::press_power_button() {
   machine_->press_power_button();
 }
 
+void VmmService::send_ctrl_alt_del() {
+  if (state_ == VmState::kNotStarted) throw conflict("the VM is not started");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  if (state_ == VmState::kPaused) throw conflict("the VM is paused: resume it (PATCH /vm) before sending Ctrl-Alt-Del");
+  if (!machine_->send_ctrl_alt_del())
+    throw conflict("the guest is not reading its keyboard (its i8042 buffer is full): try SendPowerButton");
+}
+
 void VmmService::shutdown() {
   if (ending_) return;
   if (machine_ && !exit_) {

@@ -59,6 +59,8 @@ class VmmService {
   void resume();
   // The ACPI power button: an orderly shutdown request the guest may honour.
   void press_power_button();
+  // Ctrl-Alt-Del on the PS/2 keyboard (Firecracker's SendCtrlAltDel).
+  void send_ctrl_alt_del();
   void shutdown();
   // PUT /snapshot/create: the VM must be paused (409 otherwise).
   void snapshot_create(const std::string& state_file, const std::string& memory_file);

@@ -147,19 +147,22 @@ VmRecord VmManager::launch_locked(const std::string& name,
   return r;
 }
 
-VmManager::StopKind VmManager::stop(const std::string& name, std::chrono::milliseconds timeout, bool force) {
+VmManager::StopKind VmManager::stop(const std::string& name, std::chrono::milliseconds timeout, bool force,
+                                    StopMethod method) {
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
   if (r.pid == 0) throw error("VM {} is not running", name);
-  return stop_locked(r, timeout, force);
+  return stop_locked(r, timeout, force, method);
 }
 
-VmManager::StopKind VmManager::stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force) {
+VmManager::StopKind VmManager::stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force,
+                                           StopMethod method) {
   StopKind how = StopKind::kGuest;
   bool gone = false;
   if (!force && r.state == "running") {
+    const char* action = method == StopMethod::kCtrlAltDel ? "SendCtrlAltDel" : "SendPowerButton";
     try {
-      api::ApiClient(r.api_socket, 2s).expect_ok("PUT", "/actions", nlohmann::json{{"action_type", "SendPowerButton"}});
+      api::ApiClient(r.api_socket, 2s).expect_ok("PUT", "/actions", nlohmann::json{{"action_type", action}});
       gone = wait_gone(r, timeout);
     } catch (const Error&) {
       // Ended or not answering meanwhile: the steps below finish the job.

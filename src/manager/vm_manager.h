@@ -57,10 +57,14 @@ class VmManager {
   VmRecord start(const std::string& name);
   // How stop() ended the VM.
   enum class StopKind { kGuest, kVmm, kKilled };
-  // Unless force: presses the ACPI power button and gives the guest `timeout`
-  // to power off (a paused VM is not asked). Then asks the VMM to stop at once
+  // How stop() asks the guest: the ACPI power button, or Ctrl-Alt-Del on
+  // the PS/2 keyboard (for guests without ACPI button handling).
+  enum class StopMethod { kAcpi, kCtrlAltDel };
+  // Unless force: asks the guest (method) and gives it `timeout` to power
+  // off (a paused VM is not asked). Then asks the VMM to stop at once
   // (PUT /shutdown), and SIGKILLs it if that does not end it within 5 s.
-  StopKind stop(const std::string& name, std::chrono::milliseconds timeout, bool force = false);
+  StopKind stop(const std::string& name, std::chrono::milliseconds timeout, bool force = false,
+                StopMethod method = StopMethod::kAcpi);
   VmRecord kill(const std::string& name);
   VmRecord pause(const std::string& name);
   VmRecord resume(const std::string& name);
@@ -110,7 +114,8 @@ class VmManager {
   // With the VM's lock held: spawn a VMM, then configure(api) sets it up
   // and starts the guest; on any failure the VMM is killed.
   VmRecord launch_locked(const std::string& name, const std::function<void(const api::ApiClient&)>& configure);
-  StopKind stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force);
+  StopKind stop_locked(VmRecord& r, std::chrono::milliseconds timeout, bool force,
+                       StopMethod method = StopMethod::kAcpi);
   std::string snapshot_dir(const std::string& name, const std::string& snap) const;
   // With the VM's lock held (vm_disk_snapshot.cc).
   VmRecord restore_disks(const std::string& name, const SnapshotRecord& s);

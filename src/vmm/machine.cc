@@ -121,7 +121,7 @@ void Machine::setup_devices() {
   };
   serial_ = std::make_shared<Serial>(console_out_, line(Serial::kCom1Irq));
   pio_.add(Serial::kCom1Base, 8, serial_, "serial (COM1)");
-  i8042_ = std::make_shared<I8042>([this] { stop({MachineExit::Kind::kReset, 0, {}}); });
+  i8042_ = std::make_shared<I8042>([this] { stop({MachineExit::Kind::kReset, 0, {}}); }, line(I8042::kKbdIrq));
   pio_.add(I8042::kBase, I8042::kSize, i8042_, "i8042");
   rtc_ = std::make_shared<Rtc>(ram_->lowmem_size(), ram_->highmem_size());
   pio_.add(Rtc::kBase, Rtc::kSize, rtc_, "rtc");
@@ -212,6 +212,8 @@ void Machine::resume() {
 }
 
 void Machine::press_power_button() { acpi_pm_->press_power_button(); }
+
+bool Machine::send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
 
 bool Machine::paused() const {
   std::lock_guard lock(pause_mu_);

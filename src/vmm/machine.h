@@ -67,6 +67,9 @@ class Machine {
   // Asks the guest to shut down the way a host's power button does (ACPI
   // PWRBTN_STS and the SCI); what happens next is the guest's decision.
   void press_power_button();
+  // Types Ctrl-Alt-Del on the PS/2 keyboard; false when the guest is not
+  // reading its keyboard (the keys would not fit its controller's buffer).
+  bool send_ctrl_alt_del();
 
   // While paused: writes every vCPU's and device's state to state_file and
   // guest RAM to memory_file (each through a temporary file and a rename;
@@ -78,6 +81,8 @@ class Machine {
   const GuestMemory& memory() const { return ram_->memory(); }
   // The balloon, when the config asked for one.
   virtio::VirtioBalloon* balloon() { return pci_ ? pci_->balloon() : nullptr; }
+  // The virtio devices (PATCH /drives, /network-interfaces reach them here).
+  PciDevices& pci_devices() { return *pci_; }
   kvm::Backend backend() const { return backend_; }
 
  private:

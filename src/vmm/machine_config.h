@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "devices/virtio/rate_limiter.h"
+
 namespace insula::vmm {
 
 // One virtio-blk disk (`--disk PATH[,ro][,cache=direct|writeback][,serial=ID][,format=F]`).
@@ -15,12 +17,14 @@ struct DiskConfig {
   bool direct = false;  // cache=direct: O_DIRECT, bypasses the host page cache
   std::string serial;   // what VIRTIO_BLK_T_GET_ID answers
   std::string format;   // "" detects
+  virtio::RateLimiterConfig rate_limiter{};  // Firecracker's drive rate_limiter; none by default
 };
 
 // One virtio-net interface on a tap device (`--net TAP[,mac=xx:xx:...]`).
 struct NetConfig {
   std::string tap;
   std::string mac;  // empty: a locally administered one derived from the slot
+  virtio::RateLimiterConfig rx_rate_limiter{}, tx_rate_limiter{};  // guest receive / transmit
 };
 
 // virtio-vsock with a Firecracker-style unix socket on the host.

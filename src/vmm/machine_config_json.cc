@@ -7,6 +7,21 @@
 
 namespace insula::vmm {
 
+namespace {
+// Rate limiters: [bandwidth size, burst, refill ms, ops size, burst, refill ms],
+// written only when one is set (older state files have none).
+nlohmann::json limiter_json(const virtio::RateLimiterConfig& r) {
+  return {r.bandwidth.size, r.bandwidth.one_time_burst, r.bandwidth.refill_time_ms,
+          r.ops.size,       r.ops.one_time_burst,       r.ops.refill_time_ms};
+}
+virtio::RateLimiterConfig limiter_from(const nlohmann::json& o, const char* key) {
+  if (!o.contains(key)) return {};
+  auto v = o.at(key).get<std::vector<uint64_t>>();
+  if (v.size() != 6) throw error("the saved machine config is not valid: {} has {} numbers, not 6", key, v.size());
+  return {{v[0], v[1], v[2]}, {v[3], v[4], v[5]}};
+}
+}  // namespace
+
 std::string config_to_json(const MachineConfig& c) {
   nlohmann::json j;
   j["kernel"] = c.kernel;
@@ -18,11 +33,17 @@ std::string config_to_json(const MachineConfig& c) {
   j["rng"] = c.rng;
   j["virtio_console"] = c.virtio_console;
   j["disks"] = nlohmann::json::array();
-  for (const auto& d : c.disks)
+  for (const auto& d : c.disks) {
     j["disks"].push_back({{"path", d.path}, {"read_only", d.read_only}, {"direct", d.direct}, {"serial", d.serial},
                           {"format", d.format}});
+    if (d.rate_limiter.enabled()) j["disks"].back()["rate_limiter"] = limiter_json(d.rate_limiter);
+  }
   j["nets"] = nlohmann::json::array();
-  for (const auto& n : c.nets) j["nets"].push_back({{"tap", n.tap}, {"mac", n.mac}});
+  for (const auto& n : c.nets) {
+    j["nets"].push_back({{"tap", n.tap}, {"mac", n.mac}});
+    if (n.rx_rate_limiter.enabled()) j["nets"].back()["rx_rate_limiter"] = limiter_json(n.rx_rate_limiter);
+    if (n.tx_rate_limiter.enabled()) j["nets"].back()["tx_rate_limiter"] = limiter_json(n.tx_rate_limiter);
+  }
   if (c.vsock) j["vsock"] = {{"cid", c.vsock->cid}, {"uds_path", c.vsock->uds_path}};
   // The balloon's options decide its features and queues: a restore needs them.
   if (c.balloon)
@@ -46,8 +67,11 @@ MachineConfig config_from_json(const std::string& text) {
     c.virtio_console = j.at("virtio_console").get<bool>();
     for (const auto& d : j.at("disks"))
       c.disks.push_back({d.at("path").get<std::string>(), d.at("read_only").get<bool>(), d.at("direct").get<bool>(),
-                         d.at("serial").get<std::string>(), d.at("format").get<std::string>()});
-    for (const auto& n : j.at("nets")) c.nets.push_back({n.at("tap").get<std::string>(), n.at("mac").get<std::string>()});
+                         d.at("serial").get<std::string>(), d.at("format").get<std::string>(),
+                         limiter_from(d, "rate_limiter")});
+    for (const auto& n : j.at("nets"))
+      c.nets.push_back({n.at("tap").get<std::string>(), n.at("mac").get<std::string>(), limiter_from(n, "rx_rate_limiter"),
+                        limiter_from(n, "tx_rate_limiter")});
     if (j.contains("vsock"))
       c.vsock = VsockConfig{j["vsock"].at("cid").get<uint64_t>(), j["vsock"].at("uds_path").get<std::string>()};
     if (j.contains("balloon")) {

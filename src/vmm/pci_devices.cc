@@ -21,6 +21,20 @@
 
 namespace insula::vmm {
 
+namespace {
+std::shared_ptr<block::BlockDevice> open_disk(const DiskConfig& d) {
+  block::OpenOptions o;
+  o.read_only = d.read_only;
+  o.format = d.format;
+  o.cache = d.direct ? block::CacheMode::kDirect : block::CacheMode::kWriteback;
+  try {
+    return block::open_image(d.path, o);
+  } catch (const Error&) {
+    rethrow_with_context(fmt::format("--disk {}", d.path));
+  }
+}
+}  // namespace
+
 PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& mem, const MachineConfig& config,
                        uint64_t ram_size, std::vector<kvm_irq_routing_entry> legacy_routes)
     : vm_(vm), mmio_(mmio), mem_(mem), msi_(std::make_unique<MsiRoutes>(vm, std::move(legacy_routes))) {
@@ -31,28 +45,23 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
   if (config.rng) add(std::make_shared<virtio::VirtioRng>());
   if (config.virtio_console) add(std::make_shared<virtio::VirtioConsole>(STDIN_FILENO, STDOUT_FILENO, &loop_));
   for (const auto& d : config.disks) {
-    block::OpenOptions o;
-    o.read_only = d.read_only;
-    o.format = d.format;
-    o.cache = d.direct ? block::CacheMode::kDirect : block::CacheMode::kWriteback;
-    std::shared_ptr<block::BlockDevice> disk;
-    try {
-      disk = block::open_image(d.path, o);
-    } catch (const Error&) {
-      rethrow_with_context(fmt::format("--disk {}", d.path));
-    }
     virtio::VirtioBlkOptions bo;
     bo.read_only = d.read_only;
     bo.serial = d.serial;
     // One queue per vCPU, like QEMU's virtio-blk-pci: the guest submits on
     // and is interrupted on the CPU that does the I/O.
     bo.num_queues = uint16_t(std::clamp<uint32_t>(config.cpus, 1, virtio::kBlkMaxQueues));
-    add(std::make_shared<virtio::VirtioBlk>(std::move(disk), bo));
+    bo.loop = &loop_;
+    bo.rate_limiter = d.rate_limiter;
+    disks_.push_back(std::make_shared<virtio::VirtioBlk>(open_disk(d), bo));
+    add(disks_.back());
   }
   for (const auto& n : config.nets) {
     int slot = static_cast<int>(devices_.size()) + 1;
     try {
-      add(std::make_shared<virtio::VirtioNet>(virtio::Tap::open(n.tap), parse_mac(n.mac, slot), &loop_));
+      nets_.push_back(std::make_shared<virtio::VirtioNet>(virtio::Tap::open(n.tap), parse_mac(n.mac, slot), &loop_,
+                                                          n.rx_rate_limiter, n.tx_rate_limiter));
+      add(nets_.back());
     } catch (const Error&) {
       rethrow_with_context(fmt::format("--net {}", n.tap));
     }
@@ -80,6 +89,11 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
   if (!park_fd_) throw errno_error("creating the device thread's park eventfd");
   loop_.add(park_fd_.get(), [this](uint32_t) { park_loop(); });
   loop_thread_ = std::thread([this] { loop_.run(); });
+}
+
+void PciDevices::replace_disk(size_t i, const DiskConfig& d) {
+  if (i >= disks_.size()) throw error("there is no disk {}", i);
+  disks_[i]->replace_disk(open_disk(d));
 }
 
 void PciDevices::park_loop() {

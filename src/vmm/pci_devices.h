@@ -20,6 +20,8 @@
 #include "devices/io_bus.h"
 #include "devices/pci/pci_bus.h"
 #include "devices/virtio/virtio_balloon.h"
+#include "devices/virtio/virtio_blk.h"
+#include "devices/virtio/virtio_net.h"
 #include "devices/virtio/queue_eventfds.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
@@ -46,6 +48,12 @@ class PciDevices : public pci::PciBarListener {
   // Slots in use (bus 0), for the ACPI _PRT and the MP table.
   std::vector<int> slots() const;
   virtio::VirtioBalloon* balloon() { return balloon_.get(); }
+  // The i-th disk and net of the config (null past the end).
+  virtio::VirtioBlk* disk(size_t i) { return i < disks_.size() ? disks_[i].get() : nullptr; }
+  virtio::VirtioNet* net(size_t i) { return i < nets_.size() ? nets_[i].get() : nullptr; }
+  // PATCH /drives path_on_host: opens d (as the config's disks are opened)
+  // and puts it behind disk i. Throws Error, changing nothing, if it cannot.
+  void replace_disk(size_t i, const DiskConfig& d);
 
   // Snapshot state (pci_devices_state.cc), by stable section ids: the host
   // bridge's config space, and per virtio device its PCI/virtio transport
@@ -88,6 +96,8 @@ class PciDevices : public pci::PciBarListener {
   bool park_ = false;
   bool loop_parked_ = false;
   std::shared_ptr<virtio::VirtioBalloon> balloon_;
+  std::vector<std::shared_ptr<virtio::VirtioBlk>> disks_;
+  std::vector<std::shared_ptr<virtio::VirtioNet>> nets_;
 
   // Per device: one eventfd per queue (served by loop_), and where each is
   // registered with KVM while BAR 0 is decoded.

@@ -140,4 +140,18 @@ echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance:
 check vm_stop_power_button $? "stop: $stop_out (init after ${i}s)"
 echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/vm.start; tail -8 /tmp/vm.log; tail -5 /tmp/vmstate/vms/lin/vmm.log; }
 
+# 8. The same stopped with Ctrl-Alt-Del (`vm stop --method ctrl-alt-del`, the
+# API's SendCtrlAltDel): atkbd bound the i8042's keyboard, the kernel signals
+# the appliance's cad_pid watcher, which powers off.
+$V create cad --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
+$V start cad >/tmp/cad.start 2>&1
+i=0
+while ! $V logs cad 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+sleep 2
+stop_out=$($V stop cad --method ctrl-alt-del --timeout 60 2>&1)
+$V logs cad >/tmp/cad.log 2>&1
+echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: ctrl-alt-del" /tmp/cad.log
+check vm_stop_ctrl_alt_del $? "stop: $stop_out (init after ${i}s)"
+echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/cad.start; tail -8 /tmp/cad.log; tail -5 /tmp/vmstate/vms/cad/vmm.log; }
+
 echo "INNER DONE"

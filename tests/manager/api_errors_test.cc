@@ -78,7 +78,8 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   { std::ofstream(disk) << std::string(4096, '\0'); }
   { std::ofstream(ro_disk) << std::string(4096, '\0'); }
   ::chmod(ro_disk.c_str(), 0400);
-  json root{{"drive_id", "rootfs"}, {"path_on_host", disk}, {"is_root_device", true}, {"is_read_only", false}};
+  json root{{"drive_id", "rootfs"}, {"path_on_host", disk}, {"is_root_device", true}, {"is_read_only", false},
+            {"rate_limiter", {{"bandwidth", {{"size", 1048576}, {"one_time_burst", 0}, {"refill_time", 100}}}}}};
   json data{{"drive_id", "data"}, {"path_on_host", ro_disk}, {"is_root_device", false}, {"is_read_only", true},
             {"cache_type", "Direct"}, {"serial", "SN1"}};
   ASSERT_EQ(api.call("PUT", "/drives/data", data).status, 204);
@@ -97,6 +98,7 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   EXPECT_EQ(before["drives"][0]["drive_id"], "rootfs");  // the root device goes first
   EXPECT_EQ(before["drives"][1]["cache_type"], "Direct");
   EXPECT_EQ(before["drives"][1]["serial"], "SN1");
+  EXPECT_EQ(before["drives"][0]["rate_limiter"], root["rate_limiter"]);
   EXPECT_EQ(before["network-interfaces"][0], eth0);
   EXPECT_EQ(before["vsock"], vsock);
   EXPECT_EQ(before["balloon"], balloon);
@@ -113,9 +115,29 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   d["path_on_host"] = ro_disk;
   if (::geteuid() != 0) expect_fault(api.call("PUT", "/drives/other", d), 400, "readable and writable");
   d["path_on_host"] = disk;
-  d["rate_limiter"] = json::object();
-  expect_fault(api.call("PUT", "/drives/other", d), 400, "unknown field \"rate_limiter\"");
+  // Hostile rate limiters: negative, too big, not integers, unknown fields.
+  auto limited = [&](json rl, const char* why) {
+    d["rate_limiter"] = std::move(rl);
+    expect_fault(api.call("PUT", "/drives/other", d), 400, why);
+  };
+  limited(json{{"bandwidth", {{"size", -1}, {"refill_time", 100}}}}, "\"size\" must be between");
+  limited(json{{"bandwidth", {{"size", 1}, {"refill_time", 86400001}}}}, "\"refill_time\" must be between");
+  limited(json{{"ops", {{"size", 18446744073709551615ull}, {"refill_time", 1}}}}, "\"size\" must be between");
+  limited(json{{"ops", {{"size", 1.5}, {"refill_time", 1}}}}, "must be an integer");
+  limited(json{{"ops", {{"size", 10}}}}, "needs \"size\" and \"refill_time\"");
+  limited(json{{"ops", {{"size", 1}, {"refill_time", 1}, {"rate", 1}}}}, "unknown field \"ops.rate\"");
+  limited(json{{"iops", json::object()}}, "unknown field \"rate_limiter.iops\"");
+  limited("fast", "\"rate_limiter\" must be an object");
   d.erase("rate_limiter");
+  // PATCH is for a started VM.
+  expect_fault(api.call("PATCH", "/drives/rootfs", json{{"drive_id", "rootfs"}, {"path_on_host", disk}}), 409,
+               "before InstanceStart use PUT");
+  expect_fault(api.call("PATCH", "/drives/nope", json{{"drive_id", "nope"}}), 400, "there is no drive");
+  expect_fault(api.call("PATCH", "/network-interfaces/eth0",
+                        json{{"iface_id", "eth0"}, {"tx_rate_limiter", {{"ops", {{"size", 1}, {"refill_time", 1}}}}}}),
+               409, "before InstanceStart");
+  expect_fault(api.call("PATCH", "/network-interfaces/eth0", json{{"iface_id", "eth0"}, {"host_dev_name", "t"}}), 400,
+               "unknown field \"host_dev_name\"");
   d["cache_type"] = "Sometimes";
   expect_fault(api.call("PUT", "/drives/other", d), 400, "unknown cache_type");
   d.erase("cache_type");
@@ -178,7 +200,10 @@ TEST(VmmApiErrors, WrongStateAfterStart) {
   expect_fault(api.call("PUT", "/machine-config", json{{"vcpu_count", 2}, {"mem_size_mib", 64}}), 409, "once the VM has started");
   expect_fault(api.call("PUT", "/boot-source", json{{"kernel_image_path", test_guest("ticker_pvh.elf")}}), 409,
                "once the VM has started");
-  expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}), 400, "not supported");
+  // The ticker guest never reads its keyboard: the first Ctrl-Alt-Del fits
+  // the controller's buffer, the second does not.
+  EXPECT_EQ(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}).status, 204);
+  expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}), 409, "not reading its keyboard");
   expect_fault(api.call("PUT", "/drives/d", json{{"drive_id", "d"}, {"path_on_host", "/dev/null"}, {"is_root_device", false}}),
                409, "once the VM has started");
   expect_fault(api.call("PUT", "/vsock", json{{"guest_cid", 3}, {"uds_path", "/tmp/x"}}), 409, "once the VM has started");
@@ -188,9 +213,42 @@ TEST(VmmApiErrors, WrongStateAfterStart) {
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
   expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendPowerButton"}}), 409, "paused");
+  expect_fault(api.call("PUT", "/actions", json{{"action_type", "SendCtrlAltDel"}}), 409, "paused");
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Resumed"}}).status, 204);
   EXPECT_EQ(api.call("PATCH", "/vm", json{{"state", "Resumed"}}).status, 204);
   EXPECT_EQ(api.call("GET", "/").body["state"], "Running");
+  EXPECT_EQ(api.call("PUT", "/shutdown").status, 204);
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
+}
+
+// PATCH /drives on a running guest: a new backing file, rate limiters set
+// and removed; a file that cannot be opened changes nothing.
+TEST(VmmApiErrors, PatchDriveOfARunningVm) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  TempDir dir;
+  VmmProcess vmm(dir.path());
+  auto& api = vmm.api();
+  std::string a = dir.path() + "/a.img", b = dir.path() + "/b.img";
+  { std::ofstream(a) << std::string(4096, '\0'); }
+  { std::ofstream(b) << std::string(8192, '\0'); }
+  ASSERT_EQ(api.call("PUT", "/boot-source", json{{"kernel_image_path", test_guest("ticker_pvh.elf")}}).status, 204);
+  ASSERT_EQ(api.call("PATCH", "/machine-config", json{{"mem_size_mib", 64}}).status, 204);
+  ASSERT_EQ(api.call("PUT", "/drives/d", json{{"drive_id", "d"}, {"path_on_host", a}, {"is_root_device", false}}).status, 204);
+  ASSERT_EQ(api.call("PUT", "/actions", json{{"action_type", "InstanceStart"}}).status, 204);
+  auto drive = [&] { return api.call("GET", "/vm/config").body["drives"][0]; };
+  EXPECT_EQ(api.call("PATCH", "/drives/d", json{{"drive_id", "d"}, {"path_on_host", b}}).status, 204);
+  EXPECT_EQ(drive()["path_on_host"], b);
+  expect_fault(api.call("PATCH", "/drives/d", json{{"drive_id", "d"}, {"path_on_host", dir.path() + "/missing"}}), 400,
+               "drive d");
+  EXPECT_EQ(drive()["path_on_host"], b) << "a refused PATCH changed the drive";
+  json rl{{"ops", {{"size", 10}, {"one_time_burst", 5}, {"refill_time", 1000}}}};
+  EXPECT_EQ(api.call("PATCH", "/drives/d", json{{"drive_id", "d"}, {"rate_limiter", rl}}).status, 204);
+  EXPECT_EQ(drive()["rate_limiter"], rl);
+  EXPECT_EQ(api.call("PATCH", "/drives/d", json{{"drive_id", "d"}, {"rate_limiter", json::object()}}).status, 204);
+  EXPECT_FALSE(drive().contains("rate_limiter"));
+  expect_fault(api.call("PATCH", "/drives/d", json{{"drive_id", "d"}, {"is_read_only", true}}), 400,
+               "unknown field \"is_read_only\"");
+  expect_fault(api.call("PATCH", "/drives/e", json{{"drive_id", "e"}}), 400, "there is no drive");
   EXPECT_EQ(api.call("PUT", "/shutdown").status, 204);
   EXPECT_EQ(vmm.wait_exit(10s), 0);
 }

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <thread>
 
+#include "base/event_loop.h"
 #include "devices/virtio/virtio_blk.h"
 #include "fake_driver.h"
 #include "mem_disk.h"
@@ -248,6 +249,38 @@ TEST(VirtioBlk, OneInterruptForABurst) {
   EXPECT_EQ(r.run(kBlkTFlush, 0, {}).second, kBlkSOk);
   r.blk->quiesce();
   EXPECT_EQ(r.msi.count(), 2u);
+}
+
+// One operation per hour: the second request stays on the queue (no vCPU or
+// thread waits for it) until the limit is lifted, as PATCH /drives does.
+TEST(VirtioBlk, RateLimiterHoldsRequestsUntilTheLimitIsLifted) {
+  EventLoop loop;
+  std::thread t([&] { loop.run(); });
+  {
+    BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "insula-disk-0", 2, 64, 1, &loop, RateLimiterConfig{{}, {1, 0, 3'600'000}}});
+    EXPECT_EQ(r.run(kBlkTFlush, 0, {}).second, kBlkSOk);
+    r.header(kBlkTFlush, 0);
+    r.drv.add(0, {Seg{kHdr, 16, false}, Seg{kStatus, 1, true}});
+    r.drv.kick(0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_FALSE(r.drv.used(0).has_value()) << "a second request went past a one-op bucket";
+    EXPECT_EQ(r.disk->flushes, 1);
+    r.blk->set_rate_limiter({});
+    EXPECT_EQ(r.complete().second, kBlkSOk);
+    EXPECT_EQ(r.disk->flushes, 2);
+  }
+  loop.stop();
+  t.join();
+}
+
+TEST(VirtioBlk, ReplacedDiskShowsItsCapacity) {
+  BlkRig r;
+  auto bigger = std::make_shared<testing::MemDisk>(2 << 20, false);
+  r.blk->replace_disk(bigger);
+  EXPECT_EQ(r.drv.r<uint64_t>(kDeviceCfgOffset), (2u << 20) / 512);
+  for (int i = 0; i < 512; i++) r.ram.bytes[kData + i] = 0x5a;
+  EXPECT_EQ(r.run(kBlkTOut, 3000, {Seg{kData, 512, false}}).second, kBlkSOk) << "a sector past the old end";
+  EXPECT_EQ(bigger->data[3000 * 512], 0x5a);
 }
 
 }  // namespace

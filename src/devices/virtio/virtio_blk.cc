@@ -58,6 +58,13 @@ constexpr uint32_t kMaxRanges = 256;
 // the interrupt anyway (see VirtioBlk::completed).
 constexpr uint32_t kMaxUnsignalled = 32;
 
+// What a request costs the bandwidth bucket: its data, without the header
+// and the status byte.
+uint64_t request_bytes(const DescChain& c) {
+  uint64_t all = c.readable_len + c.writable_len;
+  return all > sizeof(ReqHeader) + 1 ? all - sizeof(ReqHeader) - 1 : 0;
+}
+
 // Host spans of a buffer list, skipping the first `skip` bytes and taking at
 // most `limit` bytes. The buffers were checked by Virtqueue::pop.
 std::vector<std::span<uint8_t>> spans(const GuestMemory& mem, const std::vector<Buffer>& bufs, uint64_t skip,
@@ -91,6 +98,12 @@ VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions 
     throw error("virtio-blk: queue size {} must be a power of two >= 4", options_.queue_size);
   if (options_.num_queues < 1 || options_.num_queues > kBlkMaxQueues)
     throw error("virtio-blk: {} queues is out of range 1..{}", options_.num_queues, kBlkMaxQueues);
+  // The limiter's timer retries every queue: any of them may hold a
+  // request it refused.
+  if (options_.loop)
+    limiter_ = std::make_unique<RateLimiter>(options_.rate_limiter, options_.loop, [this] {
+      for (size_t q = 0; q < options_.num_queues; ++q) queue_notify(q);
+    });
 }
 
 VirtioBlk::~VirtioBlk() { pool_.wait_idle(); }
@@ -155,6 +168,10 @@ void VirtioBlk::drain_locked(size_t q) {
       return;
     }
     if (r == Virtqueue::Pop::kEmpty) return;
+    if (limiter_ && !limiter_->try_take(request_bytes(*chain))) {
+      vq.undo_pop();  // taken again when the limiter's timer calls back
+      return;
+    }
     load.in_flight++;
     load.queued++;
     pool_.submit([this, host, q, chain] {
@@ -270,6 +287,18 @@ uint8_t VirtioBlk::serve_ranges(const GuestMemory& mem, const DescChain& chain, 
       disk_->write_zeroes(r.sector * kSector, uint64_t(r.num_sectors) * kSector, r.flags & 1);
   }
   return kBlkSOk;
+}
+
+void VirtioBlk::replace_disk(std::shared_ptr<block::BlockDevice> disk) {
+  std::lock_guard lock(mu_);  // no request is taken meanwhile
+  pool_.wait_idle();
+  disk_ = std::move(disk);
+  if (host_) host_->signal_config();
+}
+
+void VirtioBlk::set_rate_limiter(const RateLimiterConfig& c) {
+  if (!limiter_) throw Error("this virtio-blk device was built without a rate limiter");
+  limiter_->update(c);
 }
 
 VirtioBlkState VirtioBlk::save() const { return VirtioBlkState{VirtioBlkState::kVersion, requests_, errors_}; }

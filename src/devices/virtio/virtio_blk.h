@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "block/block_device.h"
+#include "devices/virtio/rate_limiter.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/worker_pool.h"
 
@@ -51,6 +52,10 @@ struct VirtioBlkOptions {
   unsigned workers = 2;
   uint16_t queue_size = 256;
   uint16_t num_queues = 1;  // > 1 offers VIRTIO_BLK_F_MQ; 1..kBlkMaxQueues
+  // With a loop the device has a rate limiter (its timer runs there), which
+  // PATCH can change later; without one it never limits.
+  EventLoop* loop = nullptr;
+  RateLimiterConfig rate_limiter{};
 };
 
 inline constexpr uint16_t kBlkMaxQueues = 64;
@@ -79,6 +84,13 @@ class VirtioBlk : public VirtioDevice {
   void reset() override;
   void quiesce() override;
 
+  // PATCH /drives: a new backing file (same size or not) for a running VM:
+  // requests in flight finish on the old one, then the guest is told its
+  // config (capacity) changed.
+  void replace_disk(std::shared_ptr<block::BlockDevice> disk);
+  // PATCH /drives rate_limiter; throws Error when built without a loop.
+  void set_rate_limiter(const RateLimiterConfig& c);
+
   VirtioBlkState save() const;
   void restore(const VirtioBlkState& state);
 
@@ -105,6 +117,7 @@ class VirtioBlk : public VirtioDevice {
   std::atomic<uint64_t> requests_{0}, errors_{0};
   std::vector<QueueLoad> load_;
   WorkerPool pool_;
+  std::unique_ptr<RateLimiter> limiter_;  // after pool_: gone before it
 };
 
 }  // namespace insula::virtio

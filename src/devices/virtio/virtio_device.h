@@ -11,6 +11,7 @@
 #include <cstring>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "base/guest_memory.h"
 #include "devices/virtio/virtqueue.h"
@@ -58,8 +59,10 @@ class VirtioHost {
 // hands it to handle(chain), which returns how many bytes it wrote into the
 // chain, puts it on the used ring, and raises the queue's interrupt once at
 // the end. A malformed chain flags the device (NEEDS_RESET) and stops.
-template <typename Handle>
-void serve_queue(VirtioHost& host, size_t q, Handle&& handle) {
+// admit(chain) may refuse a chain (a rate limiter): it goes back on the
+// queue and serving stops until the device is called again.
+template <typename Handle, typename Admit>
+void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit) {
   Virtqueue& vq = host.queue(q);
   const GuestMemory& mem = host.memory();
   bool used = false;
@@ -72,10 +75,19 @@ void serve_queue(VirtioHost& host, size_t q, Handle&& handle) {
       break;
     }
     if (r == Virtqueue::Pop::kEmpty) break;
+    if (!admit(chain)) {
+      vq.undo_pop();
+      break;
+    }
     vq.add_used(mem, chain.head, handle(chain));
     used = true;
   }
   if (used) host.signal_used(q);
+}
+
+template <typename Handle>
+void serve_queue(VirtioHost& host, size_t q, Handle&& handle) {
+  serve_queue(host, q, std::forward<Handle>(handle), [](const DescChain&) { return true; });
 }
 
 class VirtioDevice {

@@ -27,9 +27,17 @@ struct NetConfig {
 #pragma pack(pop)
 }  // namespace
 
-VirtioNet::VirtioNet(Tap tap, MacAddress mac, EventLoop* loop)
+VirtioNet::VirtioNet(Tap tap, MacAddress mac, EventLoop* loop, const RateLimiterConfig& rx,
+                     const RateLimiterConfig& tx)
     : tap_(std::move(tap)), loop_(loop), mac_(mac), frame_(kMaxFrame) {
   if (!loop_) throw error("virtio-net: needs an event loop to watch tap '{}'", tap_.name());
+  rx_limiter_ = std::make_unique<RateLimiter>(rx, loop_, [this] { queue_notify(kRx); });
+  tx_limiter_ = std::make_unique<RateLimiter>(tx, loop_, [this] { queue_notify(kTx); });
+}
+
+void VirtioNet::set_rate_limiters(const std::optional<RateLimiterConfig>& rx, const std::optional<RateLimiterConfig>& tx) {
+  if (rx) rx_limiter_->update(*rx);
+  if (tx) tx_limiter_->update(*tx);
 }
 
 VirtioNet::~VirtioNet() {
@@ -157,10 +165,18 @@ void VirtioNet::receive_locked() {
       if (n <= 0) break;  // EAGAIN: drained (or the tap went away)
       if (size_t(n) < kNetHdrSize) continue;
       frame_len_ = size_t(n);
+      frame_charged_ = false;
       // Without GUEST_CSUM the header's flags must be 0 (virtio 1.2 5.1.6.4.1),
       // but the tap still marks DATA_VALID a frame whose checksum a NIC on a
       // bridge verified.
       if (!guest_csum_) frame_[0] = 0;
+    }
+    if (!frame_charged_) {
+      if (!rx_limiter_->try_take(frame_len_ - kNetHdrSize)) {
+        watch_locked(false);  // the frame waits; the limiter's timer calls back
+        break;
+      }
+      frame_charged_ = true;
     }
     if (!deliver_frame_locked(used)) {
       // No room in the guest: stop reading until it posts buffers.
@@ -194,6 +210,8 @@ void VirtioNet::transmit_locked() {
         tx_frames_++;
     }
     return 0;
+  }, [&](const DescChain& chain) {
+    return tx_limiter_->try_take(chain.readable_len > kNetHdrSize ? chain.readable_len - kNetHdrSize : 0);
   });
 }
 

@@ -11,9 +11,11 @@
 #include <array>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <vector>
 
 #include "base/event_loop.h"
+#include "devices/virtio/rate_limiter.h"
 #include "devices/virtio/tap.h"
 #include "devices/virtio/virtio_device.h"
 
@@ -46,7 +48,10 @@ struct VirtioNetState {
 
 class VirtioNet : public VirtioDevice, public std::enable_shared_from_this<VirtioNet> {
  public:
-  VirtioNet(Tap tap, MacAddress mac, EventLoop* loop);
+  // With a loop, receive (rx) and transmit (tx) have rate limiters that
+  // PATCH can change later.
+  VirtioNet(Tap tap, MacAddress mac, EventLoop* loop, const RateLimiterConfig& rx = {},
+            const RateLimiterConfig& tx = {});
   ~VirtioNet() override;
 
   uint16_t device_type() const override { return kIdNet; }
@@ -62,6 +67,8 @@ class VirtioNet : public VirtioDevice, public std::enable_shared_from_this<Virti
   const Tap& tap() const { return tap_; }
   // Link status as the guest sees it (config status, config interrupt).
   void set_link(bool up);
+  // PATCH /network-interfaces; throws Error when built without a loop.
+  void set_rate_limiters(const std::optional<RateLimiterConfig>& rx, const std::optional<RateLimiterConfig>& tx);
 
   VirtioNetState save() const;
   void restore(const VirtioNetState& state);
@@ -87,6 +94,8 @@ class VirtioNet : public VirtioDevice, public std::enable_shared_from_this<Virti
   std::vector<uint8_t> frame_;  // one frame read from the tap, header first
   size_t frame_len_ = 0;        // 0: none pending
   uint64_t rx_frames_ = 0, tx_frames_ = 0, rx_dropped_ = 0, tx_dropped_ = 0;
+  bool frame_charged_ = false;  // the pending frame got past the rx limiter
+  std::unique_ptr<RateLimiter> rx_limiter_, tx_limiter_;
 };
 
 }  // namespace insula::virtio
