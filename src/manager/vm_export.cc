@@ -182,7 +182,9 @@ ExportResult VmManager::export_vm(const std::string& name, const ExportOptions& 
   } temp;
   if (live && o.snapshot.empty()) {
     res.running_snapshot = fmt::format("export-{}", std::time(nullptr));
-    snapshot(name, res.running_snapshot, /*keep_paused=*/true);
+    // Memory only: the disks staged below are this instant's (flattened ones
+    // could not carry an internal snapshot anyway).
+    snapshot(name, res.running_snapshot, /*keep_paused=*/true, /*with_disks=*/false);
     temp.vm = name;
     temp.snap = res.running_snapshot;
     temp.m = this;  // set last, field by field: a temporary TempSnapshot would remove it at once

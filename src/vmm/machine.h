@@ -64,7 +64,15 @@ class Machine {
   // While paused: writes every vCPU's and device's state to state_file and
   // guest RAM to memory_file (each through a temporary file and a rename;
   // the state file last, so its presence means the snapshot is whole).
-  void snapshot(const std::string& state_file, const std::string& memory_file);
+  // With disk_snapshot set, also takes a qcow2 internal snapshot of that name
+  // in every writable disk (disk_snapshots.h) at the same instant, listed in
+  // the state file so that restore() reverts the disks too.
+  void snapshot(const std::string& state_file, const std::string& memory_file, const std::string& disk_snapshot = {});
+  // While paused: the disks alone (a disk-only snapshot of a running VM).
+  void snapshot_disks(const std::string& name);
+  // At any time: deletes the internal snapshot `name` from every writable
+  // disk that has it; returns how many had it.
+  size_t delete_disk_snapshot(const std::string& name);
   const MachineConfig& config() const { return config_; }
 
   Serial& serial() { return *serial_; }

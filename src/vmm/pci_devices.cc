@@ -39,6 +39,7 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
     } catch (const Error&) {
       rethrow_with_context(fmt::format("--disk {}", d.path));
     }
+    disks_.push_back({disks_.size(), d.path, d.read_only, disk});
     virtio::VirtioBlkOptions bo;
     bo.read_only = d.read_only;
     bo.serial = d.serial;

@@ -23,6 +23,7 @@
 #include "devices/virtio/queue_eventfds.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
+#include "vmm/disk_snapshots.h"
 #include "vmm/machine_config.h"
 #include "vmm/msi_routes.h"
 
@@ -46,6 +47,8 @@ class PciDevices : public pci::PciBarListener {
   // Slots in use (bus 0), for the ACPI _PRT and the MP table.
   std::vector<int> slots() const;
   virtio::VirtioBalloon* balloon() { return balloon_.get(); }
+  // The disks as opened, in config order (snapshots go through these).
+  const std::vector<OpenDisk>& disks() const { return disks_; }
 
   // Snapshot state (pci_devices_state.cc), by stable section ids: the host
   // bridge's config space, and per virtio device its PCI/virtio transport
@@ -88,6 +91,7 @@ class PciDevices : public pci::PciBarListener {
   bool park_ = false;
   bool loop_parked_ = false;
   std::shared_ptr<virtio::VirtioBalloon> balloon_;
+  std::vector<OpenDisk> disks_;
 
   // Per device: one eventfd per queue (served by loop_), and where each is
   // registered with KVM while BAR 0 is decoded.
