@@ -20,6 +20,7 @@
 #include "block/qcow2.h"
 #include "manager/vm_lock.h"
 #include "manager/vm_manager.h"
+#include "vmm/disk_snapshots.h"
 
 namespace insula::manager {
 
@@ -30,14 +31,6 @@ struct QcowDisk {
   std::unique_ptr<block::BlockDevice> dev;
   block::Qcow2Image* q = nullptr;
 };
-
-// The ID of the snapshot named `snap` in q: IDs are looked up before names,
-// so a snapshot named "2" must be found by its own ID.
-std::optional<std::string> snapshot_id(block::Qcow2Image& q, const std::string& snap) {
-  for (const auto& s : q.snapshots())
-    if (s.name == snap) return s.id;
-  return std::nullopt;
-}
 
 // Opens every writable disk of r as qcow2; throws before anything changes
 // when one is a base that clones read, or (unless unopened collects them) is
@@ -124,7 +117,7 @@ SnapshotRecord VmManager::snapshot_disks(const std::string& name, const std::str
   }
   auto disks = open_disks(r, store_);
   for (auto& d : disks)
-    if (snapshot_id(*d.q, snap))
+    if (vmm::internal_snapshot_id(*d.q, snap))
       throw error("disk {} of VM {} already has an internal snapshot named {} that insula has no record of (left by "
                   "a killed `vm snapshot`, or made with `insula img snapshot`): delete it (insula img snapshot -d {} "
                   "{}) or choose another name",
@@ -162,7 +155,7 @@ VmRecord VmManager::restore_disks(const std::string& name, const SnapshotRecord&
   // Every disk must have it before any is reverted.
   std::vector<std::string> ids;
   for (auto& d : disks) {
-    auto id = snapshot_id(*d.q, s.name);
+    auto id = vmm::internal_snapshot_id(*d.q, s.name);
     if (!id)
       throw error("disk {} of VM {} has no internal snapshot named {} (deleted with qemu-img or insula img, or the "
                   "disk was replaced): nothing was reverted; remove the snapshot (insula vm snapshot-rm {} {})",
@@ -205,7 +198,7 @@ void VmManager::delete_internal_snapshots(const VmRecord& r, const std::string& 
   std::vector<std::string> unopened;
   auto disks = open_disks(r, store_, &unopened);
   for (auto& d : disks) {
-    if (auto id = snapshot_id(*d.q, snap)) {
+    if (auto id = vmm::internal_snapshot_id(*d.q, snap)) {
       d.q->delete_snapshot(*id);
       d.q->flush();
     }

@@ -121,10 +121,11 @@ void VmManager::remove_snapshot(const std::string& name, const std::string& snap
   auto s = store_.get_snapshot(name, snap);
   if (!s) throw error("VM {} has no snapshot named {}", name, snap);
   if (s->kind == "disk") return remove_disk_snapshot(name, snap);
-  // Whether it has a disk part is in its state file; an unreadable one is
-  // treated as having none (its internal snapshots, if any, are then named
-  // by the next snapshot of that name).
-  bool disk_part = false;
+  // Whether it has a disk part is in its state file. An unreadable one
+  // (truncated, gone) may have had one: the internal snapshots of its name
+  // are deleted then too (insula never makes a snapshot whose name a disk
+  // already holds, so they are this snapshot's).
+  bool disk_part = true;
   try {
     disk_part = !vmm::disk_part(StateReader::read_file(s->state_path)).empty();
   } catch (const Error&) {

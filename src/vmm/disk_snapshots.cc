@@ -14,14 +14,6 @@ namespace insula::vmm {
 
 namespace {
 
-// The ID of the snapshot named `name`: qcow2 looks IDs up before names, so
-// a snapshot named "2" must be found by its own ID.
-std::optional<std::string> snapshot_id(block::Qcow2Image& q, const std::string& name) {
-  for (const auto& s : q.snapshots())
-    if (s.name == name) return s.id;
-  return std::nullopt;
-}
-
 block::Qcow2Image& as_qcow2(block::BlockDevice& dev, const std::string& path) {
   auto* q = dynamic_cast<block::Qcow2Image*>(&dev);
   if (!q)
@@ -32,6 +24,21 @@ block::Qcow2Image& as_qcow2(block::BlockDevice& dev, const std::string& path) {
 }
 
 }  // namespace
+
+std::optional<std::string> internal_snapshot_id(block::Qcow2Image& q, const std::string& name) {
+  for (const auto& s : q.snapshots())
+    if (s.name == name) return s.id;
+  return std::nullopt;
+}
+
+bool has_internal_snapshot(const std::string& path, const std::string& name) {
+  block::OpenOptions o;
+  o.read_only = true;
+  o.ignore_backing = true;
+  auto dev = block::open_image(path, o);
+  auto* q = dynamic_cast<block::Qcow2Image*>(dev.get());
+  return q && internal_snapshot_id(*q, name);
+}
 
 void check_disk_snapshot_name(const std::string& name) {
   bool ok = !name.empty() && name.size() <= 64 && name[0] != '.' && name[0] != '-';
@@ -48,7 +55,7 @@ std::vector<DiskSnapshotRef> create_disk_snapshots(const std::vector<OpenDisk>& 
   for (const auto& d : disks) {
     if (d.read_only) continue;  // the guest cannot change it
     auto& q = as_qcow2(*d.dev, d.path);
-    if (snapshot_id(q, name))
+    if (internal_snapshot_id(q, name))
       throw error("disk {} already has an internal snapshot named {} (left by a killed snapshot, or made with insula "
                   "img snapshot while the VM was stopped): choose another name, or delete it while the VM is stopped "
                   "(insula img snapshot -d {} {})",
@@ -66,7 +73,7 @@ std::vector<DiskSnapshotRef> create_disk_snapshots(const std::vector<OpenDisk>& 
   } catch (...) {
     for (size_t i = 0; i < made.size(); ++i) {
       try {
-        if (auto id = snapshot_id(*writable[i].second, name)) writable[i].second->delete_snapshot(*id);
+        if (auto id = internal_snapshot_id(*writable[i].second, name)) writable[i].second->delete_snapshot(*id);
         writable[i].second->flush();
       } catch (const std::exception& e) {
         INSULA_LOG_WARN("disk {}: could not delete the half-made snapshot {}: {}", writable[i].first->path, name, e.what());
@@ -83,7 +90,7 @@ size_t delete_disk_snapshots(const std::vector<OpenDisk>& disks, const std::stri
     if (d.read_only) continue;
     auto* q = dynamic_cast<block::Qcow2Image*>(d.dev.get());
     if (!q) continue;
-    if (auto id = snapshot_id(*q, name)) {
+    if (auto id = internal_snapshot_id(*q, name)) {
       q->delete_snapshot(*id);
       q->flush();
       ++n;
@@ -143,7 +150,7 @@ void check_disk_part(const std::vector<DiskPart>& part, bool revert) {
       throw error("the snapshot's disk part cannot be checked: {}", e.what());
     }
     f.q = &as_qcow2(*f.dev, p.path);
-    auto id = snapshot_id(*f.q, p.name);
+    auto id = internal_snapshot_id(*f.q, p.name);
     if (!id)
       throw error("disk {} has no internal snapshot named {} (deleted with qemu-img or insula img, or the disk was "
                   "replaced): the snapshot's disk part is missing, so nothing was restored",

@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,10 @@ namespace insula {
 class StateReader;
 class StateWriter;
 }  // namespace insula
+
+namespace insula::block {
+class Qcow2Image;
+}
 
 namespace insula::vmm {
 
@@ -42,6 +47,14 @@ namespace section {
 inline constexpr const char* kDiskSnapshots = "machine/disk-snapshots";
 }
 inline constexpr uint32_t kDiskSnapshotsVersion = 1;
+
+// The ID of q's internal snapshot named `name`, if it has one. (qcow2
+// looks IDs up before names, so a snapshot named "2" must be found by its
+// own ID.)
+std::optional<std::string> internal_snapshot_id(block::Qcow2Image& q, const std::string& name);
+// Whether the qcow2 file at path (its own snapshot table, not its backing
+// files') has an internal snapshot named `name`; false for other formats.
+bool has_internal_snapshot(const std::string& path, const std::string& name);
 
 // Checks that a snapshot name is one insula can store and find again.
 void check_disk_snapshot_name(const std::string& name);

@@ -251,7 +251,10 @@ TEST_F(VmFullSnapshotDisks, RestoreBringsDisksBackWithMemory) {
   EXPECT_EQ(read(a_), "disk a, first");
   wait_counts("g", n + 3);
   auto after = counts("g");
-  EXPECT_EQ(after[n], at_s1 + 1) << "the restored guest did not continue from the snapshot";
+  // at_s1 + 2 when the snapshot caught "diskcount: N" half printed: the
+  // restored guest then prints only the rest of that line.
+  EXPECT_TRUE(after[n] == at_s1 + 1 || after[n] == at_s1 + 2)
+      << "the restored guest did not continue from the snapshot: " << after[n] << " after " << at_s1;
   std::string log = vm({"logs", "g"}).out;
   EXPECT_EQ(log.find("MISMATCH"), std::string::npos) << "the restored guest's disk disagrees with its memory:\n" << log;
 
