@@ -2,8 +2,10 @@
 // directories: a VM with a qcow2 chain and a sparse raw disk goes through an
 // archive into a second state dir and starts there with byte-identical
 // disks; a snapshot exported with it continues the guest kit's counter in
-// the other state dir; hostile and truncated archives are refused with
-// nothing recorded and nothing left behind.
+// the other state dir; a disk-only snapshot travels with its record (not
+// through --flatten); hostile and truncated archives (one claiming a disk
+// snapshot its disk lacks too) are refused with nothing recorded and nothing
+// left behind.
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
@@ -295,6 +297,14 @@ TEST_F(VmExport, HostileAndTruncatedArchivesAreRefused) {
   m["files"].push_back({{"path", "disks/disk0.qcow2"}, {"size", evil.size()},
                         {"sha256", run({"sha256sum", f + "/evil.qcow2"}).out.substr(0, 64)}});
   refused(with_manifest(m, {kernel, {"disks/disk0.qcow2", evil}}), "backing file outside the archive");
+
+  // A disk-only snapshot the manifest claims but the disk does not hold.
+  ASSERT_EQ(img({"create", "-f", "qcow2", f + "/plain.qcow2", "1M"}).status, 0);
+  std::string plain = slurp(f + "/plain.qcow2");
+  m["files"].back() = {{"path", "disks/disk0.qcow2"}, {"size", plain.size()},
+                       {"sha256", run({"sha256sum", f + "/plain.qcow2"}).out.substr(0, 64)}};
+  m["disk_snapshots"] = json::array({{{"name", "ghost"}, {"created_at", 0}}});
+  refused(with_manifest(m, {kernel, {"disks/disk0.qcow2", plain}}), "is not in its disk");
 
   // Truncated in the middle of the kernel.
   std::string cut = files_.path() + "/cut.tar";
