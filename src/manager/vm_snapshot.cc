@@ -125,17 +125,24 @@ void VmManager::remove_snapshot(const std::string& name, const std::string& snap
   // (truncated, gone) may have had one: the internal snapshots of its name
   // are deleted then too (insula never makes a snapshot whose name a disk
   // already holds, so they are this snapshot's).
-  bool disk_part = true;
+  bool disk_part = true, presumed = false;
   try {
     disk_part = !vmm::disk_part(StateReader::read_file(s->state_path)).empty();
   } catch (const Error&) {
+    presumed = true;
   }
   // The record goes first: a crash then leaves files without a record, which
   // the next snapshot of that name replaces, never a record without files.
   // A VM restored from it keeps running: its RAM mapping holds the file.
   store_.remove_snapshot(name, snap);
   fs::remove_all(snapshot_dir(name, snap));
-  if (disk_part) delete_internal_snapshots(reconcile(existing(name)), snap);
+  if (!disk_part) return;
+  try {
+    delete_internal_snapshots(reconcile(existing(name)), snap);
+  } catch (const Error&) {
+    // Only presumed (an older snapshot had none): a raw or missing disk is no error then.
+    if (!presumed) throw;
+  }
 }
 
 }  // namespace insula::manager
