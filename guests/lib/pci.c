@@ -192,3 +192,16 @@ int virtio_transfer(struct virtio_dev *v, void **bufs, const uint32_t *lens, con
     if (virtq_wait(v, 0, &len, VIRTQ_WAIT_LONG) < 0) { printf("virtio: no completion\n"); return -1; }
     return (int)len;
 }
+
+int virtio_blk_io(struct virtio_dev *v, uint32_t type, uint64_t lba, void *data) {
+    static struct { uint32_t type, reserved; uint64_t sector; } req __attribute__((aligned(16)));
+    static uint8_t status_byte;
+    req.type = type; req.reserved = 0; req.sector = lba;
+    status_byte = 0xff;
+    void *bufs[3] = {&req, data, &status_byte};
+    uint32_t lens[3] = {sizeof req, 512, 1};
+    bool wr[3] = {false, type == 0, true};
+    if (!data) { bufs[1] = &status_byte; lens[1] = 1; wr[1] = true; }
+    int used = virtio_transfer(v, bufs, lens, wr, data ? 3 : 2);
+    return used < 0 ? -1 : status_byte;
+}

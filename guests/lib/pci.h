@@ -71,6 +71,10 @@ int virtq_wait(struct virtio_dev *v, int q, uint32_t *len, uint64_t tsc_cycles);
 #define VIRTQ_WAIT_LONG 30000000000ull
 /* Submits a chain on queue 0 and waits for it; returns the used length or -1. */
 int virtio_transfer(struct virtio_dev *v, void **bufs, const uint32_t *lens, const bool *writable, int n);
+/* One virtio-blk request on queue 0: type (0 read, 1 write, 4 flush) of one
+ * 512-byte sector at lba from or into data (NULL: no data, as a flush).
+ * Returns the device's status byte (0 ok), or -1 when it did not answer. */
+int virtio_blk_io(struct virtio_dev *v, uint32_t type, uint64_t lba, void *data);
 /* Device-specific configuration access (MMIO, little-endian). */
 static inline uint8_t virtio_cfg8(const struct virtio_dev *v, uint32_t off) { return *(volatile uint8_t *)(v->device_cfg + off); }
 static inline uint16_t virtio_cfg16(const struct virtio_dev *v, uint32_t off) { return *(volatile uint16_t *)(v->device_cfg + off); }

@@ -7,20 +7,10 @@
 
 
 static uint8_t rng_buf[64] __attribute__((aligned(16)));
-struct blk_req { uint32_t type, reserved; uint64_t sector; };
-static struct blk_req req __attribute__((aligned(16)));
 static uint8_t sector[512] __attribute__((aligned(512)));
-static uint8_t status_byte;
 
 static int blk_io(struct virtio_dev *v, uint32_t type, uint64_t lba, bool with_data) {
-    req.type = type; req.reserved = 0; req.sector = lba;
-    status_byte = 0xff;
-    void *bufs[3] = {&req, sector, &status_byte};
-    uint32_t lens[3] = {sizeof req, 512, 1};
-    bool wr[3] = {false, type == 0, true};
-    if (!with_data) { bufs[1] = &status_byte; lens[1] = 1; wr[1] = true; }
-    int used = virtio_transfer(v, bufs, lens, wr, with_data ? 3 : 2);
-    return used < 0 ? -1 : status_byte;
+    return virtio_blk_io(v, type, lba, with_data ? sector : NULL);
 }
 
 void guest_main(void) {

@@ -53,17 +53,15 @@ void add_drives_routes(Router& r, VmmService& vm) {
     if (!m) throw conflict("PATCH /drives changes the drive of a started VM: before InstanceStart use PUT /drives/{}", id);
     vmm::DiskConfig& disk = vm.config().disks[i];
     if (p.path) {
-      vmm::DiskConfig d = disk;
-      d.path = *p.path;
       try {
-        m->pci_devices().replace_disk(i, d);
+        m->replace_disk(i, *p.path);
       } catch (const Error& e) {
         throw bad_request("drive {}: {}", id, e.what());
       }
-      disk.path = d.path;
+      disk.path = *p.path;
     }
     if (p.rate_limiter) {
-      m->pci_devices().disk(i)->set_rate_limiter(*p.rate_limiter);
+      m->set_disk_rate_limiter(i, *p.rate_limiter);
       disk.rate_limiter = *p.rate_limiter;
     }
     return Response{204, std::nullopt, {}, {}};

@@ -45,7 +45,7 @@ void add_network_interfaces_routes(Router& r, VmmService& vm) {
     size_t i = static_cast<size_t>(it - ids.begin());
     vmm::Machine* m = vm.running_machine();
     if (!m) throw conflict("PATCH /network-interfaces changes a started VM: before InstanceStart use PUT /network-interfaces/{}", id);
-    m->pci_devices().net(i)->set_rate_limiters(p.rx, p.tx);
+    m->set_net_rate_limiters(i, p.rx, p.tx);
     if (p.rx) vm.config().nets[i].rx_rate_limiter = *p.rx;
     if (p.tx) vm.config().nets[i].tx_rate_limiter = *p.tx;
     return Response{204, std::nullopt, {}, {}};

@@ -76,11 +76,34 @@ void VmmService::launch() {
   });
 }
 
-void VmmService::snapshot_create(const std::string& state_file, const std::string& memory_file) {
+void VmmService::snapshot_create(const std::string& state_file, const std::string& memory_file,
+                                 const std::string& disk_snapshot) {
   if (state_ == VmState::kNotStarted) throw conflict("the VM is not started: there is nothing to snapshot");
   if (machine_done_ || ending_) throw conflict("the VM has ended");
   if (state_ != VmState::kPaused) throw conflict("the VM must be paused to snapshot it: PATCH /vm {{\"state\": \"Paused\"}} first");
-  machine_->snapshot(state_file, memory_file);
+  machine_->snapshot(state_file, memory_file, disk_snapshot);
+}
+
+void VmmService::snapshot_disks(const std::string& name) {
+  if (state_ == VmState::kNotStarted)
+    throw conflict("the VM is not started: its disks are not open here, snapshot them with insula img snapshot");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  bool was_running = state_ == VmState::kRunning;
+  if (was_running) machine_->pause();
+  try {
+    machine_->snapshot_disks(name);
+  } catch (...) {
+    if (was_running) machine_->resume();
+    throw;
+  }
+  if (was_running) machine_->resume();
+}
+
+void VmmService::delete_disk_snapshot(const std::string& name) {
+  if (state_ == VmState::kNotStarted)
+    throw conflict("the VM is not started: its disks are not open here, use insula img snapshot -d");
+  if (machine_done_ || ending_) throw conflict("the VM has ended");
+  if (machine_->delete_disk_snapshot(name) == 0) throw bad_request("no writable disk has a snapshot named {}", name);
 }
 
 void VmmService::snapshot_load(const std::string& state_file, const std::string& memory_file, bool resume) {

@@ -63,7 +63,16 @@ class VmmService {
   void send_ctrl_alt_del();
   void shutdown();
   // PUT /snapshot/create: the VM must be paused (409 otherwise).
-  void snapshot_create(const std::string& state_file, const std::string& memory_file);
+  // disk_snapshot (insula's): also a qcow2 internal snapshot of that name in
+  // every writable disk, restored with the snapshot.
+  void snapshot_create(const std::string& state_file, const std::string& memory_file,
+                       const std::string& disk_snapshot = {});
+  // snapshot_type "Disk" (insula's): a running VM is paused for it (disks
+  // flushed, in-flight requests drained) and resumed after.
+  void snapshot_disks(const std::string& name);
+  // PUT /snapshot/delete: the internal snapshot `name` from every writable
+  // disk; 400 when none has it.
+  void delete_disk_snapshot(const std::string& name);
   // PUT /snapshot/load: only before InstanceStart; the loaded VM runs when
   // resume is set, else it is Paused.
   void snapshot_load(const std::string& state_file, const std::string& memory_file, bool resume);

@@ -41,12 +41,16 @@ void add_vm_export(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common)
         fmt::print("{}\n", nlohmann::json{{"vm", r.vm}, {"file", r.file}, {"archive_bytes", r.archive_bytes},
                                           {"data_bytes", r.data_bytes}, {"disks", r.disks},
                                           {"snapshots", r.snapshots}, {"running_snapshot", r.running_snapshot},
+                                          {"skipped_snapshots", r.skipped_snapshots},
                                           {"zstd", o->ex.zstd}, {"flattened", o->ex.flatten}}
                                 .dump(2));
         return;
       }
       fmt::print("{} exported to {} ({}, {} disk(s), {} snapshot(s))\n", r.vm, r.file, format_size(r.archive_bytes),
                  r.disks.size(), r.snapshots.size());
+      if (!r.skipped_snapshots.empty())
+        fmt::print("disk-only snapshot(s) left out (--flatten dropped them from the disks): {}\n",
+                   fmt::join(r.skipped_snapshots, ", "));
       if (!r.running_snapshot.empty())
         fmt::print("it was running: restore snapshot {} after import to continue it\n", r.running_snapshot);
     });

@@ -29,13 +29,14 @@ struct Opts {
 void add_vm_snapshot(CLI::App& vm, Context& ctx, std::shared_ptr<VmCommon> common) {
   auto o = std::make_shared<Opts>();
   auto* snap = vm.add_subcommand("snapshot",
-                                 "save a running VM's memory and device state (pauses it meanwhile), or with "
-                                 "--disk-only a stopped VM's qcow2 disks");
+                                 "save a running VM's memory, device state and qcow2 disks (pauses it meanwhile), "
+                                 "or with --disk-only its qcow2 disks alone");
   snap->add_option("name", o->name, "the VM's name")->required();
   snap->add_option("snapshot", o->snap, "the snapshot's name")->required();
   auto* keep = snap->add_flag("--keep-paused", o->keep_paused, "leave the VM paused afterwards");
   snap->add_flag("--disk-only", o->disk_only,
-                 "a qcow2 internal snapshot in every writable disk of the stopped VM, no memory or device state")
+                 "a qcow2 internal snapshot in every writable disk (a running VM is paused for it), no memory or "
+                 "device state")
       ->excludes(keep);
   snap->callback([o, common, &ctx] {
     run_verb(ctx, [&] {

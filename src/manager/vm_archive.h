@@ -39,6 +39,9 @@ struct ExportResult {
   std::string vm, file;
   uint64_t archive_bytes = 0, data_bytes = 0;
   std::vector<std::string> disks, snapshots;
+  // Disk-only snapshots left out: a writable disk in the archive lacks them
+  // (a backing chain flattened with --flatten loses internal snapshots).
+  std::vector<std::string> skipped_snapshots;
   // Set when the VM was running: the full snapshot taken for the export
   // (restore it after import to continue the guest).
   std::string running_snapshot;

@@ -1,21 +1,26 @@
 // Disk-only snapshots (`insula vm snapshot NAME SNAP --disk-only`): a qcow2
-// internal snapshot named SNAP in every writable disk of a stopped VM, made
-// with the block layer (the code behind `insula img snapshot`), so qemu-img
+// internal snapshot named SNAP in every writable disk of a VM, so qemu-img
 // lists and applies them too.
 //
-// Only a stopped VM: its VMM would write the same qcow2 file from another
-// process. All or none: every disk is opened and checked before any changes,
-// a failure on one disk deletes the snapshots already made on the others,
-// and the record is inserted last. A killed CLI can leave internal snapshots
-// without a record (never a record without them); the next snapshot of that
-// name refuses and says how to delete them. Read-only disks are left alone:
-// the guest cannot change them, and they may be a shared clone base.
+// A stopped VM's disks are snapshotted here with the block layer (the code
+// behind `insula img snapshot`); a running or paused VM's by its VMM (PUT
+// /snapshot/create {snapshot_type: "Disk"}), which has the images open and
+// pauses, flushes and drains around it: two processes must never write one
+// qcow2 file. All or none: every disk is opened and checked before any
+// changes, a failure on one disk deletes the snapshots already made on the
+// others, and the record is inserted last. A killed CLI can leave internal
+// snapshots without a record (never a record without them); the next
+// snapshot of that name refuses and says how to delete them. Read-only disks
+// are left alone: the guest cannot change them, and they may be a shared
+// clone base.
 #include <optional>
 
+#include "api/api_client.h"
 #include "base/error.h"
 #include "block/qcow2.h"
 #include "manager/vm_lock.h"
 #include "manager/vm_manager.h"
+#include "vmm/disk_snapshots.h"
 
 namespace insula::manager {
 
@@ -26,14 +31,6 @@ struct QcowDisk {
   std::unique_ptr<block::BlockDevice> dev;
   block::Qcow2Image* q = nullptr;
 };
-
-// The ID of the snapshot named `snap` in q: IDs are looked up before names,
-// so a snapshot named "2" must be found by its own ID.
-std::optional<std::string> snapshot_id(block::Qcow2Image& q, const std::string& snap) {
-  for (const auto& s : q.snapshots())
-    if (s.name == snap) return s.id;
-  return std::nullopt;
-}
 
 // Opens every writable disk of r as qcow2; throws before anything changes
 // when one is a base that clones read, or (unless unopened collects them) is
@@ -74,26 +71,53 @@ std::vector<QcowDisk> open_disks(const VmRecord& r, VmStore& store, std::vector<
   return out;
 }
 
-// Two processes must never write one qcow2 image.
-void require_stopped(const VmRecord& r, const std::string& action, const std::string& alternative = "") {
+// Reverting the disks under a running guest would contradict its page cache.
+void require_stopped(const VmRecord& r) {
   if (r.pid != 0)
-    throw error("VM {} is {}: {} needs it stopped, since its VMM writes the same qcow2 disks. Stop it "
-                "(insula vm stop {}){}",
-                r.name, r.state, action, r.name, alternative);
+    throw error("VM {} is {}: restoring a disk-only snapshot needs it stopped, since the running guest's caches would "
+                "disagree with its reverted disks. Stop it (insula vm stop {}), or use a full snapshot, which restores "
+                "memory and disks together",
+                r.name, r.state, r.name);
 }
 
 }  // namespace
+
+bool has_writable_disks(const VmRecord& r) {
+  auto devices = nlohmann::json::parse(r.devices, nullptr, false);
+  if (!devices.is_object()) return false;
+  for (const auto& d : devices.value("drives", nlohmann::json::array()))
+    if (!d.value("is_read_only", false)) return true;
+  return false;
+}
 
 SnapshotRecord VmManager::snapshot_disks(const std::string& name, const std::string& snap) {
   check_snapshot_name(snap);
   VmLock lock(vm_dir(name) + ".lock");
   VmRecord r = reconcile(existing(name));
-  require_stopped(r, "a disk-only snapshot", ", or take a full snapshot of the running VM (without --disk-only)");
   if (store_.get_snapshot(name, snap))
     throw error("VM {} already has a snapshot named {}: remove it first (insula vm snapshot-rm)", name, snap);
+  if (r.pid != 0) {
+    if (r.state != "running" && r.state != "paused")
+      throw error("VM {} is {}: a disk-only snapshot needs it stopped, running or paused", name, r.state);
+    if (!has_writable_disks(r))
+      throw error("VM {} has no writable disks: a disk-only snapshot would hold nothing", name);
+    api::ApiClient api(r.api_socket, std::chrono::minutes(2));
+    api.expect_ok("PUT", "/snapshot/create", nlohmann::json{{"snapshot_type", "Disk"}, {"disk_snapshot_name", snap}});
+    SnapshotRecord s;
+    s.vm = name;
+    s.name = snap;
+    s.kind = "disk";
+    try {
+      store_.insert_snapshot(s);
+    } catch (...) {
+      api.call("PUT", "/snapshot/delete", nlohmann::json{{"disk_snapshot_name", snap}});
+      throw;
+    }
+    return *store_.get_snapshot(name, snap);
+  }
   auto disks = open_disks(r, store_);
   for (auto& d : disks)
-    if (snapshot_id(*d.q, snap))
+    if (vmm::internal_snapshot_id(*d.q, snap))
       throw error("disk {} of VM {} already has an internal snapshot named {} that insula has no record of (left by "
                   "a killed `vm snapshot`, or made with `insula img snapshot`): delete it (insula img snapshot -d {} "
                   "{}) or choose another name",
@@ -126,12 +150,12 @@ SnapshotRecord VmManager::snapshot_disks(const std::string& name, const std::str
 
 VmRecord VmManager::restore_disks(const std::string& name, const SnapshotRecord& s) {
   VmRecord r = reconcile(existing(name));
-  require_stopped(r, "restoring a disk-only snapshot");
+  require_stopped(r);
   auto disks = open_disks(r, store_);
   // Every disk must have it before any is reverted.
   std::vector<std::string> ids;
   for (auto& d : disks) {
-    auto id = snapshot_id(*d.q, s.name);
+    auto id = vmm::internal_snapshot_id(*d.q, s.name);
     if (!id)
       throw error("disk {} of VM {} has no internal snapshot named {} (deleted with qemu-img or insula img, or the "
                   "disk was replaced): nothing was reverted; remove the snapshot (insula vm snapshot-rm {} {})",
@@ -152,23 +176,35 @@ VmRecord VmManager::restore_disks(const std::string& name, const SnapshotRecord&
 
 void VmManager::remove_disk_snapshot(const std::string& name, const std::string& snap) {
   VmRecord r = reconcile(existing(name));
-  require_stopped(r, "deleting a disk-only snapshot");
-  // A disk that is gone or unreadable must not pin the record forever: it is
-  // skipped and named afterwards.
-  std::vector<std::string> unopened;
-  auto disks = open_disks(r, store_, &unopened);
   // The record goes first: a crash then leaves internal snapshots without a
   // record (named by the next snapshot of that name), never a record that
   // promises snapshots some disk no longer has.
   store_.remove_snapshot(name, snap);
+  delete_internal_snapshots(r, snap);
+}
+
+void VmManager::delete_internal_snapshots(const VmRecord& r, const std::string& snap) {
+  if (r.pid != 0) {
+    api::ApiClient api(r.api_socket, std::chrono::minutes(2));
+    auto reply = api.call("PUT", "/snapshot/delete", nlohmann::json{{"disk_snapshot_name", snap}});
+    // 400: no disk had it any more (deleted by hand, or the disk replaced).
+    if (reply.status != 204 && reply.status != 400)
+      throw error("snapshot {} of VM {} removed, but its VMM did not delete it from the disks: {}", snap, r.name,
+                  reply.message());
+    return;
+  }
+  // A disk that is gone or unreadable must not pin the record forever: it is
+  // skipped and named afterwards.
+  std::vector<std::string> unopened;
+  auto disks = open_disks(r, store_, &unopened);
   for (auto& d : disks) {
-    if (auto id = snapshot_id(*d.q, snap)) {
+    if (auto id = vmm::internal_snapshot_id(*d.q, snap)) {
       d.q->delete_snapshot(*id);
       d.q->flush();
     }
   }
   if (!unopened.empty())
-    throw error("snapshot {} of VM {} removed, but not from {} disk(s) that could not be opened: {}", snap, name,
+    throw error("snapshot {} of VM {} removed, but not from {} disk(s) that could not be opened: {}", snap, r.name,
                 unopened.size(), fmt::join(unopened, "; "));
 }
 

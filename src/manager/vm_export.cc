@@ -23,6 +23,7 @@
 #include "manager/vm_archive.h"
 #include "manager/vm_lock.h"
 #include "manager/vm_manager.h"
+#include "vmm/disk_snapshots.h"
 
 namespace insula::manager {
 
@@ -182,13 +183,16 @@ ExportResult VmManager::export_vm(const std::string& name, const ExportOptions& 
   } temp;
   if (live && o.snapshot.empty()) {
     res.running_snapshot = fmt::format("export-{}", std::time(nullptr));
-    snapshot(name, res.running_snapshot, /*keep_paused=*/true);
+    // Memory only: the disks staged below are this instant's (flattened ones
+    // could not carry an internal snapshot anyway).
+    snapshot(name, res.running_snapshot, /*keep_paused=*/true, /*with_disks=*/false);
     temp.vm = name;
     temp.snap = res.running_snapshot;
     temp.m = this;  // set last, field by field: a temporary TempSnapshot would remove it at once
   }
 
   nlohmann::json disks = nlohmann::json::array();
+  std::vector<std::string> writable_tops;  // staged files that hold disk-only snapshots
   {
     VmLock lock(vm_dir(name) + ".lock");  // no start meanwhile; a running VM is paused
     std::unique_ptr<api::ApiClient> api;
@@ -208,6 +212,7 @@ ExportResult VmManager::export_vm(const std::string& name, const ExportOptions& 
         auto names = stage_disk(staging.path, i++, path, d.value("format", ""), o.flatten);
         for (const auto& n : names) members.push_back(Member{n, staging.path + "/" + n, 0, {}});
         disks.push_back({{"drive_id", d.value("drive_id", "")}, {"original_path", path}, {"files", names}});
+        if (!d.value("is_read_only", false)) writable_tops.push_back(staging.path + "/" + names.front());
         d["path_on_host"] = names.front();
         d["format"] = "qcow2";
         res.disks.push_back(names.front());
@@ -228,10 +233,23 @@ ExportResult VmManager::export_vm(const std::string& name, const ExportOptions& 
     vm["initrd"] = "boot/initrd";
   }
   nlohmann::json snaps = nlohmann::json::array();
+  nlohmann::json disk_snaps = nlohmann::json::array();
   for (const auto& s : store_.list_snapshots(name)) {
     bool wanted = o.snapshot.empty() ? true : s.name == o.snapshot;
-    // Disk-only snapshots travel inside the qcow2 disks (copied whole unless flattened).
-    if (!wanted || s.kind != "full") continue;
+    if (!wanted) continue;
+    if (s.kind == "disk") {
+      // Their data travels inside the qcow2 disks; the record goes along
+      // only when every writable disk in the archive holds it.
+      bool held = !writable_tops.empty();
+      for (const auto& top : writable_tops) held = held && vmm::has_internal_snapshot(top, s.name);
+      if (!held) {
+        res.skipped_snapshots.push_back(s.name);
+        continue;
+      }
+      disk_snaps.push_back({{"name", s.name}, {"created_at", s.created_at}});
+      res.snapshots.push_back(s.name);
+      continue;
+    }
     std::string base = "snapshots/" + s.name;
     members.push_back(Member{base + "/state", s.state_path, 0, {}});
     members.push_back(Member{base + "/memory", s.memory_path, 0, {}});
@@ -261,7 +279,7 @@ ExportResult VmManager::export_vm(const std::string& name, const ExportOptions& 
   }
   nlohmann::json manifest{{"format", kExportFormat},  {"format_version", kExportFormatVersion},
                           {"vm", vm},                 {"disks", disks},
-                          {"snapshots", snaps},       {"files", files},
+                          {"snapshots", snaps}, {"disk_snapshots", disk_snaps},       {"files", files},
                           {"running_snapshot", res.running_snapshot}, {"flattened", o.flatten}};
   std::string manifest_text = manifest.dump(2);
 

@@ -28,6 +28,7 @@
 #include "manager/vm_archive.h"
 #include "manager/vm_lock.h"
 #include "manager/vm_manager.h"
+#include "vmm/disk_snapshots.h"
 #include "vmm/machine_state.h"
 
 namespace insula::manager {
@@ -261,7 +262,12 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
   if (r.cpus < 1 || r.cpus > 32 || r.memory < (1 << 20)) throw error("the archive's VM has {} vCPUs and {} bytes of memory: out of range", r.cpus, r.memory);
   json devices = field<json>(vm, "devices", "the VM");
   if (!devices.is_object()) throw error("the archive's manifest is malformed: the VM's devices are not an object");
-  for (auto& d : devices["drives"]) d["path_on_host"] = ours(field<std::string>(d, "path_on_host", "a drive"));
+  std::vector<std::string> writable_tops;  // unpacked files that must hold the disk-only snapshots
+  for (auto& d : devices["drives"]) {
+    std::string member = field<std::string>(d, "path_on_host", "a drive");
+    d["path_on_host"] = ours(member);
+    if (!d.value("is_read_only", false)) writable_tops.push_back(tmp + "/" + member);
+  }
   for (const auto& d : m.value("disks", json::array())) {
     auto files = field<std::vector<std::string>>(d, "files", "a disk");
     if (!files.empty()) paths[d.value("original_path", "")] = ours(files.front());
@@ -310,6 +316,25 @@ ImportResult VmManager::import_vm(const std::string& file, const std::string& ne
     }
     sr.state_path = ours(state);
     sr.memory_path = ours(memory);
+    snaps.push_back(sr);
+    res.snapshots.push_back(sr.name);
+  }
+  // Disk-only snapshots: records of internal snapshots the disks must hold
+  // (checked, the disks having been checked as qcow2 inside the archive above).
+  for (const auto& s : m.value("disk_snapshots", json::array())) {
+    SnapshotRecord sr;
+    sr.vm = name;
+    sr.kind = "disk";
+    sr.name = field<std::string>(s, "name", "a disk snapshot");
+    check_vm_name(sr.name);
+    sr.created_at = s.value("created_at", int64_t{0});
+    for (const auto& other : snaps)
+      if (other.name == sr.name) throw error("the archive's manifest lists snapshot {} twice", sr.name);
+    if (writable_tops.empty()) throw error("the archive's disk snapshot {} belongs to a VM without writable disks", sr.name);
+    for (const auto& top : writable_tops)
+      if (!vmm::has_internal_snapshot(top, sr.name))
+        throw error("the archive's disk snapshot {} is not in its disk {}: the archive is corrupt", sr.name,
+                    top.substr(tmp.size() + 1));
     snaps.push_back(sr);
     res.snapshots.push_back(sr.name);
   }

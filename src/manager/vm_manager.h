@@ -76,11 +76,13 @@ class VmManager {
   void remove(const std::string& name, bool force);
 
   // Snapshots (vm_snapshot.cc). snapshot: pauses a running VM, writes its
-  // full state and RAM under the VM's directory, records it, and resumes it
-  // unless keep_paused (a VM that was paused stays paused).
-  SnapshotRecord snapshot(const std::string& name, const std::string& snap, bool keep_paused);
+  // full state and RAM under the VM's directory and (unless !with_disks) a
+  // qcow2 internal snapshot named snap in every writable disk, records it,
+  // and resumes it unless keep_paused (a VM that was paused stays paused).
+  SnapshotRecord snapshot(const std::string& name, const std::string& snap, bool keep_paused, bool with_disks = true);
   // Disk-only (vm_disk_snapshot.cc): a qcow2 internal snapshot named snap in
-  // every writable disk of a stopped VM, all or none, then the record.
+  // every writable disk, all or none, then the record. A running VM's VMM
+  // takes it (paused, flushed and drained meanwhile).
   SnapshotRecord snapshot_disks(const std::string& name, const std::string& snap);
   // Full: stops the VM if it runs, then starts a VMM that loads the snapshot.
   // Disk-only: the VM must be stopped; reverts every disk and leaves it stopped.
@@ -120,6 +122,9 @@ class VmManager {
   // With the VM's lock held (vm_disk_snapshot.cc).
   VmRecord restore_disks(const std::string& name, const SnapshotRecord& s);
   void remove_disk_snapshot(const std::string& name, const std::string& snap);
+  // Deletes the internal snapshot snap from the VM's writable disks, through
+  // its VMM when it runs; names the disks that could not be opened.
+  void delete_internal_snapshots(const VmRecord& r, const std::string& snap);
   // Refuses to start a VM with a writable disk that clones are backed by.
   void check_no_writable_base(const VmRecord& r);
   // The VM's directory made fresh for a new record (leftovers of a killed
@@ -136,6 +141,8 @@ class VmManager {
 void check_vm_name(const std::string& name);
 // Checks a snapshot name: the same rules (it becomes a directory).
 void check_snapshot_name(const std::string& snap);
+// Whether the VM has a disk its guest can write (one a snapshot must hold).
+bool has_writable_disks(const VmRecord& r);
 // The API bodies `start` sends for the spec's devices (files checked, paths
 // made absolute); drive ids start at disk<first_drive>.
 nlohmann::json device_bodies(const VmSpec& spec, size_t first_drive = 0);

@@ -15,6 +15,8 @@
 #include "arch/x86/layout.h"
 #include "arch/x86/mptable.h"
 #include "base/error.h"
+#include "devices/virtio/virtio_blk.h"
+#include "devices/virtio/virtio_net.h"
 #include "base/log.h"
 #include "base/mapped_file.h"
 #include "base/timing.h"
@@ -214,6 +216,30 @@ void Machine::resume() {
 void Machine::press_power_button() { acpi_pm_->press_power_button(); }
 
 bool Machine::send_ctrl_alt_del() { return i8042_->send_ctrl_alt_del(); }
+
+void Machine::replace_disk(size_t i, const std::string& path) {
+  if (i >= config_.disks.size()) throw error("there is no disk {}", i);
+  DiskConfig d = config_.disks[i];
+  d.path = path;
+  pci_->replace_disk(i, d);
+  config_.disks[i].path = path;
+}
+
+void Machine::set_disk_rate_limiter(size_t i, const virtio::RateLimiterConfig& limit) {
+  virtio::VirtioBlk* blk = pci_->disk(i);
+  if (!blk || i >= config_.disks.size()) throw error("there is no disk {}", i);
+  blk->set_rate_limiter(limit);
+  config_.disks[i].rate_limiter = limit;
+}
+
+void Machine::set_net_rate_limiters(size_t i, const std::optional<virtio::RateLimiterConfig>& rx,
+                                    const std::optional<virtio::RateLimiterConfig>& tx) {
+  virtio::VirtioNet* net = pci_->net(i);
+  if (!net || i >= config_.nets.size()) throw error("there is no network interface {}", i);
+  net->set_rate_limiters(rx, tx);
+  if (rx) config_.nets[i].rx_rate_limiter = *rx;
+  if (tx) config_.nets[i].tx_rate_limiter = *tx;
+}
 
 bool Machine::paused() const {
   std::lock_guard lock(pause_mu_);

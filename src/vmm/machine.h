@@ -74,15 +74,31 @@ class Machine {
   // While paused: writes every vCPU's and device's state to state_file and
   // guest RAM to memory_file (each through a temporary file and a rename;
   // the state file last, so its presence means the snapshot is whole).
-  void snapshot(const std::string& state_file, const std::string& memory_file);
+  // With disk_snapshot set, also takes a qcow2 internal snapshot of that name
+  // in every writable disk (disk_snapshots.h) at the same instant, listed in
+  // the state file so that restore() reverts the disks too.
+  void snapshot(const std::string& state_file, const std::string& memory_file, const std::string& disk_snapshot = {});
+  // While paused: the disks alone (a disk-only snapshot of a running VM).
+  void snapshot_disks(const std::string& name);
+  // At any time: deletes the internal snapshot `name` from every writable
+  // disk that has it; returns how many had it.
+  size_t delete_disk_snapshot(const std::string& name);
   const MachineConfig& config() const { return config_; }
 
   Serial& serial() { return *serial_; }
   const GuestMemory& memory() const { return ram_->memory(); }
   // The balloon, when the config asked for one.
   virtio::VirtioBalloon* balloon() { return pci_ ? pci_->balloon() : nullptr; }
-  // The virtio devices (PATCH /drives, /network-interfaces reach them here).
+  // The virtio devices.
   PciDevices& pci_devices() { return *pci_; }
+  // PATCH /drives and /network-interfaces on a running machine: each changes
+  // the device and the machine's config with it, so a snapshot taken later
+  // describes the machine as it now is. Throw Error, changing nothing, when
+  // the new disk cannot be opened or i is out of range.
+  void replace_disk(size_t i, const std::string& path);
+  void set_disk_rate_limiter(size_t i, const virtio::RateLimiterConfig& limit);
+  void set_net_rate_limiters(size_t i, const std::optional<virtio::RateLimiterConfig>& rx,
+                             const std::optional<virtio::RateLimiterConfig>& tx);
   kvm::Backend backend() const { return backend_; }
 
  private:

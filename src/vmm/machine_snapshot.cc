@@ -13,6 +13,7 @@
 #include "devices/legacy/fw_cfg.h"
 #include "devices/legacy/i8042.h"
 #include "devices/legacy/rtc.h"
+#include "vmm/disk_snapshots.h"
 #include "vmm/machine.h"
 #include "vmm/machine_config_json.h"
 #include "vmm/machine_state.h"
@@ -24,7 +25,8 @@ namespace {
 std::set<std::string> known_sections(uint32_t cpus, const std::vector<std::string>& pci) {
   std::set<std::string> ids = {section::kConfig,  section::kClock,  section::kPit,   section::kPicMaster,
                                section::kPicSlave, section::kIoapic, section::kSerial, section::kRtc,
-                               section::kI8042,    section::kFwCfg,  section::kAcpiPm};
+                               section::kI8042,    section::kFwCfg,  section::kAcpiPm,
+                               section::kDiskSnapshots};
   for (uint32_t i = 0; i < cpus; ++i) {
     ids.insert(section::vcpu(i));
     ids.insert(section::vcpu_msrs(i));
@@ -64,21 +66,55 @@ void restore_vcpu(kvm::Vcpu& v, const VcpuState& s, const std::vector<kvm_msr_en
   v.set_vcpu_events(s.events);
 }
 
+// The device thread parked and the workers drained for a scope.
+class Quiesced {
+ public:
+  explicit Quiesced(PciDevices& p) : p_(p) { p_.quiesce(); }
+  ~Quiesced() { p_.resume(); }
+  Quiesced(const Quiesced&) = delete;
+  Quiesced& operator=(const Quiesced&) = delete;
+
+ private:
+  PciDevices& p_;
+};
+
 }  // namespace
 
-void Machine::snapshot(const std::string& state_file, const std::string& memory_file) {
+void Machine::snapshot(const std::string& state_file, const std::string& memory_file, const std::string& disk_snapshot) {
   if (!paused()) throw error("the VM must be paused to snapshot it: pause it first");
-  // The device thread and workers stop too: nothing may write guest memory
-  // or the rings while they are read.
-  pci_->quiesce();
-  struct Unquiesce {
-    PciDevices& p;
-    ~Unquiesce() { p.resume(); }
-  } unquiesce{*pci_};
-  StateWriter w;
-  save_state(w);
-  ram_->save(memory_file);
-  w.write_file(state_file);
+  // The device thread and workers stop too: nothing may write guest memory,
+  // the rings or the disks while they are read.
+  Quiesced quiesced(*pci_);
+  std::vector<DiskSnapshotRef> disks;
+  if (!disk_snapshot.empty()) disks = create_disk_snapshots(pci_->disks(), disk_snapshot);
+  try {
+    StateWriter w;
+    save_state(w);
+    if (!disks.empty()) save_disk_snapshots(w, disks);
+    ram_->save(memory_file);
+    w.write_file(state_file);
+  } catch (...) {
+    try {
+      if (!disks.empty()) delete_disk_snapshots(pci_->disks(), disk_snapshot);
+    } catch (const std::exception& e) {
+      INSULA_LOG_WARN("could not delete the disk part of the failed snapshot {}: {}", disk_snapshot, e.what());
+    }
+    throw;
+  }
+}
+
+void Machine::snapshot_disks(const std::string& name) {
+  if (!paused()) throw error("the VM must be paused to snapshot its disks: pause it first");
+  // Drained: every request the guest has seen complete is in the snapshot,
+  // and none is half-written.
+  Quiesced quiesced(*pci_);
+  if (create_disk_snapshots(pci_->disks(), name).empty())
+    throw error("the VM has no writable disks: a disk snapshot would hold nothing");
+}
+
+size_t Machine::delete_disk_snapshot(const std::string& name) {
+  // The image serialises its metadata changes with the guest's requests.
+  return delete_disk_snapshots(pci_->disks(), name);
 }
 
 void Machine::save_state(StateWriter& w) {
@@ -129,6 +165,9 @@ std::unique_ptr<Machine> Machine::restore(const std::string& state_file, const s
   StateReader r = StateReader::read_file(state_file);
   const StateSection& cfg = r.get(section::kConfig, kConfigVersion);
   MachineConfig config = config_from_json(std::string(cfg.data.begin(), cfg.data.end()));
+  // The disks go back to the snapshot's instant before the machine opens
+  // them (every one checked before any is reverted).
+  check_disk_part(disk_part(config, r), /*revert=*/true);
   return std::unique_ptr<Machine>(new Machine(config, std::move(console_out), std::move(prepared), &r, memory_file));
 }
 

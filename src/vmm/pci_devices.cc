@@ -53,7 +53,9 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
     bo.num_queues = uint16_t(std::clamp<uint32_t>(config.cpus, 1, virtio::kBlkMaxQueues));
     bo.loop = &loop_;
     bo.rate_limiter = d.rate_limiter;
-    disks_.push_back(std::make_shared<virtio::VirtioBlk>(open_disk(d), bo));
+    auto dev = open_disk(d);
+    open_disks_.push_back({open_disks_.size(), d.path, d.read_only, dev});
+    disks_.push_back(std::make_shared<virtio::VirtioBlk>(dev, bo));
     add(disks_.back());
   }
   for (const auto& n : config.nets) {
@@ -93,7 +95,10 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
 
 void PciDevices::replace_disk(size_t i, const DiskConfig& d) {
   if (i >= disks_.size()) throw error("there is no disk {}", i);
-  disks_[i]->replace_disk(open_disk(d));
+  auto dev = open_disk(d);
+  disks_[i]->replace_disk(dev);
+  open_disks_[i].path = d.path;
+  open_disks_[i].dev = std::move(dev);
 }
 
 void PciDevices::park_loop() {

@@ -25,6 +25,7 @@
 #include "devices/virtio/queue_eventfds.h"
 #include "devices/virtio/virtio_pci.h"
 #include "kvm/kvm.h"
+#include "vmm/disk_snapshots.h"
 #include "vmm/machine_config.h"
 #include "vmm/msi_routes.h"
 
@@ -54,6 +55,8 @@ class PciDevices : public pci::PciBarListener {
   // PATCH /drives path_on_host: opens d (as the config's disks are opened)
   // and puts it behind disk i. Throws Error, changing nothing, if it cannot.
   void replace_disk(size_t i, const DiskConfig& d);
+  // The disks as opened, in config order (snapshots go through these).
+  const std::vector<OpenDisk>& disks() const { return open_disks_; }
 
   // Snapshot state (pci_devices_state.cc), by stable section ids: the host
   // bridge's config space, and per virtio device its PCI/virtio transport
@@ -98,6 +101,7 @@ class PciDevices : public pci::PciBarListener {
   std::shared_ptr<virtio::VirtioBalloon> balloon_;
   std::vector<std::shared_ptr<virtio::VirtioBlk>> disks_;
   std::vector<std::shared_ptr<virtio::VirtioNet>> nets_;
+  std::vector<OpenDisk> open_disks_;  // the same disks, as snapshots see them
 
   // Per device: one eventfd per queue (served by loop_), and where each is
   // registered with KVM while BAR 0 is decoded.

@@ -2,6 +2,8 @@
 // timer + serial): a restored machine continues the count where the snapshot
 // was taken, not from 1; a truncated, corrupted or wrong-version snapshot is
 // refused before the machine runs, and the files are left as they were.
+// The disk part (qcow2 internal snapshots taken with the machine state) is
+// reverted by restore only once every disk is known to have it.
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -16,7 +18,10 @@
 
 #include "base/error.h"
 #include "base/state_file.h"
+#include "block/image_ops.h"
+#include "block/qcow2.h"
 #include "run_cli.h"
+#include "vmm/disk_snapshots.h"
 #include "vmm/machine.h"
 
 namespace insula::vmm {
@@ -79,7 +84,7 @@ class MachineSnapshot : public ::testing::Test {
 
   // Boots the counter, lets it count to at least 3, snapshots it paused.
   // Returns the last count printed before the snapshot.
-  uint64_t take_snapshot(const MachineConfig& cfg = counter_config()) {
+  uint64_t take_snapshot(const MachineConfig& cfg = counter_config(), const std::string& disk_snapshot = {}) {
     Console con;
     Machine m(cfg, [&](uint8_t c) { con.put(c); });
     MachineExit exit;
@@ -87,7 +92,7 @@ class MachineSnapshot : public ::testing::Test {
     EXPECT_TRUE(con.wait_for_count(3)) << "the counter never counted: " << con.text();
     m.pause();
     uint64_t last = con.counts().empty() ? 0 : con.counts().back();
-    m.snapshot(path("state"), path("memory"));
+    m.snapshot(path("state"), path("memory"), disk_snapshot);
     m.stop({MachineExit::Kind::kPowerOff, 0, "test"});
     runner.join();
     return last;
@@ -230,6 +235,110 @@ TEST_F(MachineSnapshot, VirtioBlkVsockAndBalloonAreSavedAndRestored) {
   ASSERT_TRUE(counted) << con.text();
   EXPECT_EQ(con.counts().front(), last + 1);
   EXPECT_TRUE(fs::exists(path("vsock.sock"))) << "the vsock socket was not reopened";
+}
+
+// The disk part: a qcow2 internal snapshot in every writable disk, listed in
+// the state file, reverted by restore only once every disk is known to
+// have it.
+class MachineSnapshotDisks : public MachineSnapshot {
+ protected:
+  std::string qcow2(const char* name) {
+    block::CreateRequest c;
+    c.path = path(name);
+    c.format = "qcow2";
+    c.size = 1 << 20;
+    block::create_image(c);
+    return c.path;
+  }
+  void put(const std::string& disk, const std::string& text) {
+    auto d = block::open_image(disk);
+    d->write(0, {reinterpret_cast<const uint8_t*>(text.data()), text.size()});
+    d->flush();
+  }
+  std::string get(const std::string& disk) {
+    block::OpenOptions ro;
+    ro.read_only = true;
+    auto d = block::open_image(disk, ro);
+    std::string s(5, '\0');
+    d->read(0, {reinterpret_cast<uint8_t*>(s.data()), s.size()});
+    return s;
+  }
+};
+
+TEST_F(MachineSnapshotDisks, RestoreRevertsEveryDiskOrNone) {
+  MachineConfig cfg = counter_config();
+  std::string a = qcow2("a.qcow2"), b = qcow2("b.qcow2"), ro = qcow2("ro.qcow2");
+  put(a, "a-one");
+  put(b, "b-one");
+  cfg.disks.push_back({a, false, false, "a", "qcow2"});
+  cfg.disks.push_back({b, false, false, "b", "qcow2"});
+  cfg.disks.push_back({ro, true, false, "ro", "qcow2"});
+  take_snapshot(cfg, "m1");
+  EXPECT_TRUE(StateReader::read_file(path("state")).has("machine/disk-snapshots"));
+  for (const auto& d : {a, b}) EXPECT_TRUE(has_internal_snapshot(d, "m1")) << d;
+  EXPECT_FALSE(has_internal_snapshot(ro, "m1")) << "a read-only disk was written";
+
+  put(a, "a-two");
+  put(b, "b-two");
+  // A disk part naming a disk the machine does not have: refused, nothing reverted.
+  {
+    auto r = StateReader::read_file(path("state"));
+    StateWriter w;
+    for (const auto& sec : r.sections())
+      if (sec.id != "machine/disk-snapshots") w.add(sec.id, sec.version, sec.data);
+    StateEncoder e;
+    e.put<uint64_t>(1);
+    e.put<uint32_t>(7);
+    e.put_vector(std::vector<uint8_t>{'m', '1'});
+    w.add("machine/disk-snapshots", 1, e.bytes());
+    w.write_file(path("bad-disk"));
+  }
+  EXPECT_NE(restore_error(path("bad-disk"), path("memory")).find("corrupt"), std::string::npos);
+  EXPECT_EQ(get(a), "a-two");
+
+  EXPECT_NO_THROW(Machine::restore(path("state"), path("memory"), [](uint8_t) {}));
+  EXPECT_EQ(get(a), "a-one");
+  EXPECT_EQ(get(b), "b-one");
+
+  // b's part deleted: the next restore refuses before a is reverted.
+  put(a, "a-new");
+  {
+    auto d = block::open_image(b);
+    auto* q = dynamic_cast<block::Qcow2Image*>(d.get());
+    ASSERT_NE(q, nullptr);
+    q->delete_snapshot("m1");
+  }
+  EXPECT_NE(restore_error(path("state"), path("memory")).find("disk part is missing"), std::string::npos);
+  EXPECT_EQ(get(a), "a-new");
+}
+
+TEST_F(MachineSnapshotDisks, AWritableRawDiskRefusesTheDiskPart) {
+  MachineConfig cfg = counter_config();
+  std::string a = qcow2("a.qcow2"), raw = path("r.raw");
+  std::ofstream(raw).close();
+  fs::resize_file(raw, 1 << 20);
+  cfg.disks.push_back({a, false, false, "a", "qcow2"});
+  cfg.disks.push_back({raw, false, false, "r", "raw"});
+  Console con;
+  Machine m(cfg, [&](uint8_t c) { con.put(c); });
+  std::thread runner([&] { m.run(); });
+  ASSERT_TRUE(con.wait_for_count(1)) << con.text();
+  m.pause();
+  try {
+    m.snapshot(path("state"), path("memory"), "m1");
+    ADD_FAILURE() << "a raw disk was snapshotted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("raw image"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(fs::exists(path("state")));
+  EXPECT_FALSE(has_internal_snapshot(a, "m1")) << "the qcow2 disk kept a half-made disk part";
+  // The machine is whole: it resumes counting.
+  size_t n = con.counts().size();
+  m.resume();
+  bool counted = con.wait_for_count(n + 1);
+  m.stop({MachineExit::Kind::kPowerOff, 0, "test"});
+  runner.join();
+  EXPECT_TRUE(counted) << con.text();
 }
 
 TEST_F(MachineSnapshot, SnapshotNeedsAPausedMachine) {

@@ -37,6 +37,9 @@ TEST(VmmApiSnapshot, CreateThenLoadInAFreshVmmContinuesTheGuest) {
     auto& api = vmm.api();
     EXPECT_EQ(api.call("PUT", "/snapshot/create", json{{"snapshot_path", snap}, {"mem_file_path", mem}}).status, 409)
         << "a VM that was never started was snapshotted";
+    EXPECT_EQ(api.call("PUT", "/snapshot/create", json{{"snapshot_type", "Disk"}, {"disk_snapshot_name", "d"}}).status,
+              409);
+    EXPECT_EQ(api.call("PUT", "/snapshot/delete", json{{"disk_snapshot_name", "d"}}).status, 409);
     ASSERT_EQ(api.call("PUT", "/boot-source",
                        json{{"kernel_image_path", GUEST_KIT_DIR "/counter-pvh.elf"}, {"boot_args", "period_ms=20"}})
                   .status,
@@ -50,6 +53,18 @@ TEST(VmmApiSnapshot, CreateThenLoadInAFreshVmmContinuesTheGuest) {
                        json{{"snapshot_type", "Diff"}, {"snapshot_path", snap}, {"mem_file_path", mem}})
                   .status,
               400);
+    // insula's disk snapshots: bodies checked first, then a VM without disks has nothing to snapshot.
+    for (const auto& body : {json{{"snapshot_type", "Disk"}},
+                             json{{"snapshot_type", "Disk"}, {"disk_snapshot_name", "../x"}},
+                             json{{"snapshot_type", "Disk"}, {"disk_snapshot_name", "d"}, {"snapshot_path", snap}},
+                             json{{"snapshot_type", "Disk"}, {"disk_snapshot_name", "d"}}})
+      EXPECT_EQ(api.call("PUT", "/snapshot/create", body).status, 400) << body;
+    EXPECT_NE(api.call("PUT", "/snapshot/create", json{{"snapshot_type", "Disk"}, {"disk_snapshot_name", "d"}})
+                  .message()
+                  .find("no writable disks"),
+              std::string::npos);
+    EXPECT_EQ(api.call("PUT", "/snapshot/delete", json{{"disk_snapshot_name", "d"}}).status, 400);
+    EXPECT_EQ(api.call("PUT", "/snapshot/delete", json{{"disk_snapshot_name", "d"}, {"x", 1}}).status, 400);
     ASSERT_EQ(api.call("PATCH", "/vm", json{{"state", "Paused"}}).status, 204);
     auto created = api.call("PUT", "/snapshot/create",
                             json{{"snapshot_type", "Full"}, {"snapshot_path", snap}, {"mem_file_path", mem}});

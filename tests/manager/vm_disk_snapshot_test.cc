@@ -3,13 +3,19 @@
 // snapshot, change the data, restore, the data is back; qemu-img lists the
 // internal snapshots and checks the images clean; a failure on the second
 // disk leaves nothing on the first and no record; refusals (running VM, raw
-// disk, unknown snapshot) change nothing. Also: an old database without the
+// disk, unknown snapshot) change nothing. With KVM: disk-only snapshots of a
+// running VM, and full snapshots whose disk part the guest kit's diskcount
+// (a counter in memory and on disk) checks across a restore. Also: an old database without the
 // snapshots.kind column opens and its snapshots read as full ones.
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <regex>
+#include <thread>
 
 #include "block/block_device.h"
 #include "block/image_ops.h"
@@ -20,6 +26,7 @@
 namespace insula::testing {
 namespace {
 
+using namespace std::chrono_literals;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
@@ -65,11 +72,14 @@ class VmDiskSnapshot : public ::testing::Test {
   }
   // qemu-img's view: the snapshot names in the file, and whether check is clean.
   std::string qemu_snapshots(const std::string& path) {
-    return run({"qemu-img", "snapshot", "-l", path}).out;
+    return run({"qemu-img", "snapshot", "-U", "-l", path}).out;  // -U: a running VMM may have it open
   }
   void qemu_check_clean(const std::string& path) {
     auto r = run({"qemu-img", "check", path});
     EXPECT_EQ(r.status, 0) << r.out << r.err;
+  }
+  std::string state(const std::string& name) {
+    return json::parse(vm({"info", name, "--output", "json"}).out)["state"].get<std::string>();
   }
   json snapshots(const std::string& name) {
     auto r = vm({"snapshots", name, "--output", "json"});
@@ -168,18 +178,171 @@ TEST_F(VmDiskSnapshot, FailureOnOneDiskUndoesTheOthers) {
   qemu_check_clean(a_);
 }
 
-TEST_F(VmDiskSnapshot, RunningVmIsRefused) {
+TEST_F(VmDiskSnapshot, RunningVmIsSnapshottedButNotReverted) {
   if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
   create("v", {a_});
   ok({"start", "v"});
-  refused({"snapshot", "v", "s", "--disk-only"}, "Stop it");
-  ok({"kill", "v"});
-  ok({"snapshot", "v", "s", "--disk-only"});
-  ok({"start", "v"});
+  refused({"snapshot", "v", "s", "--disk-only", "--keep-paused"}, "excludes");
+  ok({"snapshot", "v", "s", "--disk-only"});  // taken by the VMM, which has the disk open
+  EXPECT_EQ(state("v"), "running");
   refused({"restore", "v", "s"}, "Stop it");
-  refused({"snapshot-rm", "v", "s"}, "Stop it");
   ok({"kill", "v"});
   EXPECT_EQ(snapshots("v").size(), 1u);
+  EXPECT_NE(qemu_snapshots(a_).find(" s "), std::string::npos) << qemu_snapshots(a_);
+  qemu_check_clean(a_);
+}
+
+// The guest kit's diskcount keeps a counter in memory and in sector 0 of its
+// first disk, and prints MISMATCH when the two disagree.
+class VmFullSnapshotDisks : public VmDiskSnapshot {
+ protected:
+  void SetUp() override {
+    VmDiskSnapshot::SetUp();
+    c_ = make_qcow2("c.qcow2");
+  }
+  void create_counter(const std::string& name, const std::vector<std::string>& more_disks = {}) {
+    std::vector<std::string> args{"create", name, "--kernel", GUEST_KIT_DIR "/diskcount-pvh.elf", "--cmdline",
+                                  "period_ms=20", "--memory", "32M", "--disk", c_};
+    for (const auto& d : more_disks) args.insert(args.end(), {"--disk", d});
+    ok(args);
+  }
+  std::vector<uint64_t> counts(const std::string& name) {
+    std::string log = vm({"logs", name}).out;
+    std::vector<uint64_t> out;
+    std::regex line("diskcount: (\\d+)\r?\n");
+    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
+      out.push_back(std::stoull((*it)[1]));
+    return out;
+  }
+  void wait_counts(const std::string& name, size_t n) {
+    ASSERT_TRUE(wait_until([&] { return counts(name).size() >= n; }, 20s)) << vm({"logs", name}).out;
+  }
+  // The count in sector 0 (read-only: a running VMM may own the file).
+  uint64_t disk_count(const std::string& path) {
+    std::string s = read(path, 40);
+    uint64_t n = 0;
+    std::memcpy(&n, s.data() + 32, sizeof n);
+    return n;
+  }
+  std::string c_;
+};
+
+TEST_F(VmFullSnapshotDisks, RestoreBringsDisksBackWithMemory) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  create_counter("g", {a_});
+  ok({"start", "g"});
+  wait_counts("g", 3);
+  ok({"snapshot", "g", "s1", "--keep-paused"});
+  std::this_thread::sleep_for(100ms);
+  uint64_t at_s1 = counts("g").back();
+  for (const auto& p : {c_, a_}) EXPECT_NE(qemu_snapshots(p).find(" s1 "), std::string::npos) << p;
+  EXPECT_EQ(snapshots("g")[0]["kind"], "full");
+  ok({"resume", "g"});
+  size_t n = counts("g").size();
+  wait_counts("g", n + 5);  // the guest writes on past the snapshot
+
+  // The untouched second disk is changed while the VM is stopped, too.
+  ok({"kill", "g"});
+  EXPECT_GT(disk_count(c_), at_s1 + 3);
+  write(a_, "disk a, later");
+  n = counts("g").size();
+  ok({"restore", "g", "s1"});
+  EXPECT_EQ(state("g"), "running");
+  EXPECT_EQ(read(a_), "disk a, first");
+  wait_counts("g", n + 3);
+  auto after = counts("g");
+  // at_s1 + 2 when the snapshot caught "diskcount: N" half printed: the
+  // restored guest then prints only the rest of that line.
+  EXPECT_TRUE(after[n] == at_s1 + 1 || after[n] == at_s1 + 2)
+      << "the restored guest did not continue from the snapshot: " << after[n] << " after " << at_s1;
+  std::string log = vm({"logs", "g"}).out;
+  EXPECT_EQ(log.find("MISMATCH"), std::string::npos) << "the restored guest's disk disagrees with its memory:\n" << log;
+
+  // snapshot-rm of a running VM deletes the disk part through its VMM.
+  ok({"snapshot-rm", "g", "s1"});
+  for (const auto& p : {c_, a_}) EXPECT_EQ(qemu_snapshots(p).find(" s1 "), std::string::npos) << p;
+  ok({"kill", "g"});
+  for (const auto& p : {c_, a_}) qemu_check_clean(p);
+}
+
+TEST_F(VmFullSnapshotDisks, DiskOnlySnapshotOfARunningVm) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  create_counter("g");
+  ok({"start", "g"});
+  wait_counts("g", 3);
+  ok({"snapshot", "g", "d1", "--disk-only"});
+  EXPECT_EQ(state("g"), "running");
+  size_t n = counts("g").size();
+  wait_counts("g", n + 3);  // it went on after the snapshot
+  ok({"kill", "g"});
+  qemu_check_clean(c_);
+  ok({"restore", "g", "d1"});
+  // Flushed and drained: the disk holds a count the guest had finished writing.
+  uint64_t k = disk_count(c_);
+  auto all = counts("g");
+  EXPECT_GE(k, 1u);
+  EXPECT_NE(std::find(all.begin(), all.end(), k), all.end()) << k;
+  EXPECT_LT(k, all.back());
+  qemu_check_clean(c_);
+  ok({"start", "g"});
+  ok({"snapshot-rm", "g", "d1"});  // through the VMM
+  EXPECT_EQ(qemu_snapshots(c_).find(" d1 "), std::string::npos);
+  ok({"kill", "g"});
+  qemu_check_clean(c_);
+}
+
+TEST_F(VmFullSnapshotDisks, RefusalsChangeNothing) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  // A writable raw disk cannot be part of a snapshot: refused, the VM runs on.
+  std::string raw = dir_.path() + "/r.raw";
+  {
+    std::ofstream out(raw, std::ios::binary);
+  }
+  fs::resize_file(raw, 1 << 20);
+  create_counter("g", {raw});
+  ok({"start", "g"});
+  wait_counts("g", 2);
+  refused({"snapshot", "g", "s"}, "raw image");
+  EXPECT_EQ(state("g"), "running");
+  EXPECT_EQ(snapshots("g").size(), 0u);
+  EXPECT_FALSE(fs::exists(dir_.path() + "/state/vms/g/snapshots/s"));
+  EXPECT_EQ(qemu_snapshots(c_).find(" s "), std::string::npos);
+  ok({"rm", "g", "--force"});
+
+  create_counter("h");
+  ok({"start", "h"});
+  wait_counts("h", 2);
+  // Two snapshots of one name at once: one is made, the other refused.
+  Result r1, r2;
+  std::thread t([&] { r1 = vm({"snapshot", "h", "s2"}); });
+  r2 = vm({"snapshot", "h", "s2"});
+  t.join();
+  EXPECT_EQ((r1.status == 0) + (r2.status == 0), 1) << r1.err << r2.err;
+  EXPECT_NE((r1.err + r2.err).find("already has a snapshot named s2"), std::string::npos) << r1.err << r2.err;
+  std::string list = qemu_snapshots(c_);
+  EXPECT_EQ(list.find(" s2 "), list.rfind(" s2 ")) << list;
+
+  // Its disk part deleted behind insula's back: restore refused, the VM untouched.
+  ok({"kill", "h"});
+  ASSERT_EQ(run({"qemu-img", "snapshot", "-d", "s2", c_}).status, 0);
+  ok({"start", "h"});
+  auto pid = json::parse(vm({"info", "h", "--output", "json"}).out)["pid"];
+  refused({"restore", "h", "s2"}, "disk part is missing");
+  EXPECT_EQ(state("h"), "running");
+  EXPECT_EQ(json::parse(vm({"info", "h", "--output", "json"}).out)["pid"], pid);
+  EXPECT_EQ(snapshots("h").size(), 1u);
+  ok({"snapshot-rm", "h", "s2"});  // the disk part already gone: the record still goes
+  EXPECT_EQ(snapshots("h").size(), 0u);
+
+  // An internal snapshot insula has no record of: refused, nothing recorded.
+  ok({"kill", "h"});
+  ASSERT_EQ(run({"qemu-img", "snapshot", "-c", "s3", c_}).status, 0);
+  ok({"start", "h"});
+  refused({"snapshot", "h", "s3"}, "already has an internal snapshot named s3");
+  EXPECT_EQ(state("h"), "running");
+  EXPECT_EQ(snapshots("h").size(), 0u);
+  ok({"kill", "h"});
+  qemu_check_clean(c_);
 }
 
 TEST(VmStoreMigration, OldSnapshotsTableGetsKind) {

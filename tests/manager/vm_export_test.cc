@@ -2,8 +2,10 @@
 // directories: a VM with a qcow2 chain and a sparse raw disk goes through an
 // archive into a second state dir and starts there with byte-identical
 // disks; a snapshot exported with it continues the guest kit's counter in
-// the other state dir; hostile and truncated archives are refused with
-// nothing recorded and nothing left behind.
+// the other state dir; a disk-only snapshot travels with its record (not
+// through --flatten); hostile and truncated archives (one claiming a disk
+// snapshot its disk lacks too) are refused with nothing recorded and nothing
+// left behind.
 #include <archive.h>
 #include <archive_entry.h>
 #include <gtest/gtest.h>
@@ -128,10 +130,14 @@ TEST_F(VmExport, DisksSurviveExportImportAndTheVmStarts) {
   r = vm(src_, {"create", "d", "--kernel", counter(), "--cmdline", "period_ms=20", "--memory", "32M", "--disk",
                 f + "/top.qcow2", "--disk", f + "/data.raw,ro"});
   ASSERT_EQ(r.status, 0) << r.err;
+  // A disk-only snapshot (inside top.qcow2) travels with its record.
+  r = vm(src_, {"snapshot", "d", "ds", "--disk-only"});
+  ASSERT_EQ(r.status, 0) << r.err;
   r = vm(src_, {"export", "d", f + "/d.tar", "--output", "json", "-p"});
   ASSERT_EQ(r.status, 0) << r.err;
   auto summary = json::parse(r.out);
   EXPECT_EQ(summary["disks"].size(), 2u);
+  EXPECT_EQ(summary["snapshots"], json::array({"ds"}));
   EXPECT_NE(r.err.find("100.00/100%"), std::string::npos) << r.err;
   // The 64 MiB sparse raw disk went in as qcow2: the archive stays small.
   EXPECT_LT(fs::file_size(f + "/d.tar"), 8u << 20);
@@ -154,14 +160,21 @@ TEST_F(VmExport, DisksSurviveExportImportAndTheVmStarts) {
     r = img({"compare", a, b});
     EXPECT_EQ(r.status, 0) << a << " vs " << b << ": " << r.out << r.err;
   }
+  auto snaps = json::parse(vm(dst_, {"snapshots", "d2", "--output", "json"}).out);
+  ASSERT_EQ(snaps.size(), 1u) << snaps;
+  EXPECT_EQ(snaps[0]["kind"], "disk");
+  r = vm(dst_, {"restore", "d2", "ds"});
+  EXPECT_EQ(r.status, 0) << r.err;
   // Flattened: one image per disk, same content.
-  r = vm(src_, {"export", "d", f + "/flat.tar.zst", "--flatten"});
+  r = vm(src_, {"export", "d", f + "/flat.tar.zst", "--flatten", "--output", "json"});
   ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(json::parse(r.out)["skipped_snapshots"], json::array({"ds"})) << "flattening drops internal snapshots";
   r = vm(dst_, {"import", f + "/flat.tar.zst", "flat"});
   ASSERT_EQ(r.status, 0) << r.err;
   std::string flat0 = dst_.path() + "/vms/flat/disks/disk0.qcow2";
   EXPECT_TRUE(json::parse(img({"info", "--output", "json", flat0}).out).value("backing-filename", "").empty());
   EXPECT_EQ(img({"compare", f + "/top.qcow2", flat0}).status, 0);
+  EXPECT_EQ(json::parse(vm(dst_, {"snapshots", "flat", "--output", "json"}).out).size(), 0u);
 
   if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here: not starting the imported VM";
   r = vm(dst_, {"start", "d2"});
@@ -284,6 +297,14 @@ TEST_F(VmExport, HostileAndTruncatedArchivesAreRefused) {
   m["files"].push_back({{"path", "disks/disk0.qcow2"}, {"size", evil.size()},
                         {"sha256", run({"sha256sum", f + "/evil.qcow2"}).out.substr(0, 64)}});
   refused(with_manifest(m, {kernel, {"disks/disk0.qcow2", evil}}), "backing file outside the archive");
+
+  // A disk-only snapshot the manifest claims but the disk does not hold.
+  ASSERT_EQ(img({"create", "-f", "qcow2", f + "/plain.qcow2", "1M"}).status, 0);
+  std::string plain = slurp(f + "/plain.qcow2");
+  m["files"].back() = {{"path", "disks/disk0.qcow2"}, {"size", plain.size()},
+                       {"sha256", run({"sha256sum", f + "/plain.qcow2"}).out.substr(0, 64)}};
+  m["disk_snapshots"] = json::array({{{"name", "ghost"}, {"created_at", 0}}});
+  refused(with_manifest(m, {kernel, {"disks/disk0.qcow2", plain}}), "is not in its disk");
 
   // Truncated in the middle of the kernel.
   std::string cut = files_.path() + "/cut.tar";
