@@ -169,8 +169,8 @@ while [ "$i" -lt "$rounds" ]; do
   [ "$rows" = blk ] && continue
   for vmm in $order ${INSULA_B:+insula-b}; do
     net_profile $vmm
-    # INSULA_NET_STATS: virtio-net's own counters at exit (profile runs).
-    if [ $vmm = insula ]; then boot net insula "$guest_net" env INSULA_NET_STATS=${NET_PROFILE:-0} $ins --net tap0 --cmdline
+    # INSULA_NET_STATS=1: virtio-net's own counters at exit (one log line).
+    if [ $vmm = insula ]; then boot net insula "$guest_net" env INSULA_NET_STATS=1 $ins --net tap0 --cmdline
     elif [ $vmm = insula-b ]; then boot net insula-b "$guest_net" "$INSULA_B" run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M --net tap0 --cmdline
     else boot net qemu "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=n0,romfile= -append
     fi
