@@ -7,6 +7,11 @@
 # (ROWS: which groups run, comma-separated, default blk,net,kit; kit needs
 # GUESTKIT_ELF; direct, the cache=none rows, needs BRD_KO, the kernel's
 # RAM-disk module)
+# Environment: INSULA_B=PATH: the net rows also boot this second insula
+# binary (vmm "insula-b": before/after a change, in the same run);
+# NET_PROFILE=1 (needs perf in the test host): a system-wide profile, KVM
+# exit counts and the tap's packet counts while each net iperf3 runs,
+# printed as "# prof ..." lines.
 a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-} rows=$(echo "${8:-blk,net,kit}" | tr , ' ') brd=${9:-}
 [ "$kit" = - ] && kit=
 want() { case " $rows " in *" $1 "*) return 0;; esac; return 1; }
@@ -53,6 +58,7 @@ guest_blk="F=/dev/vda E=libaio D=1 RT=$rt MIB=$mib IRQ=1
 irqs() { awk '/virtio/ { for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) v += \$i } /^ *(CAL|RES):/ { for (i = 2; i <= NF; i++) if (\$i ~ /^[0-9]+\$/) p += \$i } END { print v + 0, p + 0 }' /proc/interrupts; }
 $fio_jobs"
 guest_net='ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || exit 1
+read up idle </proc/uptime; echo "GUEST up $up s before iperf3"
 for d in tx rx; do
   [ $d = rx ] && r=-R || r=
   /usr/bin/iperf3 -c 10.0.2.1 -t '"$rt"' -O 1 -f m $r | awk -v d=$d '"'"'/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Mbits/sec") print "NET", d, $i } /error/ { print }'"'"'
@@ -76,6 +82,7 @@ boot() {
     # IRQ job virtio ipi virtio0 ipi0: per request over the ramp second and the runtime.
     /^IRQ / && iops[$2] > 0 { r = iops[$2] * (rt + 1); print "RESULT", p "-" $2 "-irq/req", v, ($3 - $5) / r; print "RESULT", p "-" $2 "-ipi/req", v, ($4 - $6) / r }
     /^NET / && $3 != "" { print "RESULT", p "-" $2 "-Mbit/s", v, $3; ok = 1 }
+    /^GUEST / || /virtio-net stats/ { print "#", v, $0 }
     END { if (!ok) print "FAILED", p, v }' | tee /tmp/res
   grep -q FAILED /tmp/res && tr -d '\r' </tmp/out | tail -15
 }
@@ -121,13 +128,78 @@ host_limit_direct() {
 iperf3 -s -D
 echo "vhost-net: $(ls -l /dev/vhost-net 2>&1)"
 
+# NET_PROFILE=1: watches for the guest's iperf3 connection to tap0's address
+# (port 5201 = 0x1451 in /proc/net/tcp6, state 01 = established) and, in a
+# window of RUNTIME/2 s inside each of the two transfers, records the whole
+# test host with perf (cpu-clock samples and every syscall entry) and takes
+# the difference of KVM's exit counters (debugfs, per VM), tap0's packet
+# counters and the VMM's per-thread CPU time and context switches. Runs in
+# the background during one boot; the reports are printed after it
+# (net_profile_end) so they do not load the next boot. A profiled boot's
+# throughput is not a result.
+cat >/tmp/snap.sh <<'EOS'
+read up idle </proc/uptime; echo "uptime_ms ${up%.*}${up#*.}0"
+for f in /sys/kernel/debug/kvm/*/exits /sys/kernel/debug/kvm/*/halt_exits /sys/kernel/debug/kvm/*/io_exits \
+         /sys/kernel/debug/kvm/*/mmio_exits /sys/kernel/debug/kvm/*/irq_exits /sys/kernel/debug/kvm/*/irq_injections \
+         /sys/kernel/debug/kvm/*/halt_wakeup /sys/kernel/debug/kvm/*/signal_exits /sys/kernel/debug/kvm/*/request_irq_exits; do
+  [ -f "$f" ] && echo "kvm_$(basename "$(dirname "$f")")_$(basename "$f") $(cat "$f")"
+done 2>/dev/null
+for f in rx_packets tx_packets rx_bytes tx_bytes rx_dropped tx_dropped; do echo "tap0_$f $(cat /sys/class/net/tap0/statistics/$f)"; done
+for p in /proc/[0-9]*; do
+  case "$(cat $p/comm 2>/dev/null)" in insula*|qemu-system*) ;; *) continue;; esac
+  for t in $p/task/*; do
+    c=$(tr ' ' _ <$t/comm)
+    awk -v k="thread_${t##*/}_$c" '{ print k "_cpu_ticks", $14 + $15 }' $t/stat
+    awk -v k="thread_${t##*/}_$c" '/^(non)?voluntary_ctxt_switches/ { sub(":", "", $1); print k "_" $1, $2 }' $t/status
+  done
+done
+EOS
+connected() { cat /proc/net/tcp /proc/net/tcp6 2>/dev/null | grep -q ':1451 [0-9A-F]*:[0-9A-F]* 01'; }
+mounted() { grep -q " $1 " /proc/mounts; }
+nap() { sleep 0.1 2>/dev/null || sleep 1; }
+net_profile() {
+  [ "${NET_PROFILE:-}" = 1 ] || return 0
+  vmm=$1
+  rm -f /tmp/boot.done /tmp/kt.* /tmp/perf.*
+  mounted /sys/kernel/debug || mount -t debugfs none /sys/kernel/debug
+  mounted /sys/kernel/tracing || mount -t tracefs none /sys/kernel/tracing 2>/dev/null
+  (
+    for d in tx rx; do
+      until connected; do [ -e /tmp/boot.done ] && exit 0; nap; done
+      sleep 1  # past iperf3's omitted first second (-O 1)
+      perf record -q -a -e 'cpu-clock/freq=499/,raw_syscalls:sys_enter' -c 1 -o /tmp/perf.$d -- \
+        sh -c "sh /tmp/snap.sh >/tmp/kt.$d.0; sleep $((rt / 2)); sh /tmp/snap.sh >/tmp/kt.$d.1" 2>/dev/null
+      while connected && [ ! -e /tmp/boot.done ]; do nap; done
+    done
+  ) &
+  prof_pid=$!
+}
+net_profile_end() {
+  [ "${NET_PROFILE:-}" = 1 ] || return 0
+  touch /tmp/boot.done
+  wait "$prof_pid"
+  for d in tx rx; do
+    [ -e /tmp/kt.$d.1 ] || { echo "# prof $vmm $d: no transfer seen"; continue; }
+    echo "# prof $vmm $d: counter deltas over the window"
+    awk 'NR == FNR { v[$1] = $2; next } !seen[$1]++ && $2 - v[$1] > 0 { printf "# prof   %s %d\n", $1, $2 - v[$1] }' /tmp/kt.$d.0 /tmp/kt.$d.1
+    echo "# prof $vmm $d: cpu-clock samples by thread"
+    perf report -i /tmp/perf.$d --stdio --sort pid 2>/dev/null | awk '/^# Samples/ { s++ } s == 1 && /%/' | head -20 | sed 's/^/# prof   /'
+    echo "# prof $vmm $d: cpu-clock samples by symbol"
+    perf report -i /tmp/perf.$d --stdio --sort comm,dso,sym 2>/dev/null | awk '/^# Samples/ { s++ } s == 1 && /%/' | head -60 | sed 's/^/# prof   /'
+    echo "# prof $vmm $d: syscalls by thread and number (whole perf run)"
+    perf script -i /tmp/perf.$d -F comm,tid,event,trace 2>/dev/null | awk '/sys_enter/ { for (i = 1; i <= NF; i++) if ($i == "NR") c[$1 " " $2 " " $(i + 1)]++ }
+      END { for (k in c) print c[k], k }' | grep -E 'insula|qemu|iperf3' | sort -rn | head -25 | sed 's/^/# prof   /'
+  done
+  rm -f /tmp/perf.* /tmp/kt.*
+}
+
 i=0
 while [ "$i" -lt "$rounds" ]; do
   i=$((i + 1))
   echo "# round $i, load $(cat /proc/loadavg)"
-  host_limit
   # Odd rounds start with insula, even rounds with QEMU, row by row.
   order="insula qemu"; [ $((i % 2)) = 0 ] && order="qemu insula"
+  want blk && host_limit
   want blk && for fmt in raw qcow2; do
     for vmm in $order; do
       if [ $vmm = insula ]; then boot blk-$fmt insula "$guest_blk" $ins --disk /tmp/disk.$fmt --cmdline
@@ -156,12 +228,20 @@ while [ "$i" -lt "$rounds" ]; do
     else kit_boot kit-raw qemu ${qemu%% -kernel*} -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$kit" -append "$kitargs" -drive file=/tmp/disk.raw,if=none,id=d0,format=raw,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0,disable-legacy=on
     fi
   done
-  want net && for vmm in $order; do
-    if [ $vmm = insula ]; then boot net insula "$guest_net" $ins --net tap0 --cmdline
+  want net && for vmm in $order ${INSULA_B:+insula-b}; do
+    net_profile $vmm
+    # INSULA_NET_STATS=1: virtio-net's own counters at exit (one log line).
+    if [ $vmm = insula ]; then boot net insula "$guest_net" env INSULA_NET_STATS=1 $ins --net tap0 --cmdline
+    elif [ $vmm = insula-b ]; then boot net insula-b "$guest_net" "$INSULA_B" run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M --net tap0 --cmdline
     else boot net qemu "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=n0,romfile= -append
     fi
+    net_profile_end
   done
-  want net && boot net qemu-vhost "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,romfile= -append
+  if want net; then
+    net_profile qemu-vhost
+    boot net qemu-vhost "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,romfile= -append
+    net_profile_end
+  fi
   # Reference for the net rows: the test host talking to itself over loopback.
   want net && iperf3 -c 127.0.0.1 -t "$rt" -O 1 -f m | awk '/receiver/ { for (i = 1; i < NF; i++) if ($(i+1) == "Mbits/sec") print "RESULT net-tx-Mbit/s host", $i }'
 done

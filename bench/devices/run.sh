@@ -8,14 +8,20 @@
 # reference). Both VMMs boot the same appliance kernel and initramfs.
 #   bench/devices/run.sh [--insula build/insula] [--runtime S=4] [--disk-mib N=64] [--rounds N=1]
 #                        [--kit build/guests/blkbench-pvh.elf] [--rows "blk net kit"]
+#                        [--net-profile] [--insula-b PATH]
 # (kit: the guest kit's blkbench, polled virtio-blk timed in the guest; its
 # rows are skipped when the ELF is missing. Add "direct" to --rows for the
 # cache=none rows: the raw disk on a RAM disk (brd), opened with O_DIRECT.)
+# Each cell is the median over rounds; with several rounds the spread
+# (min..max per VMM) follows the table. --net-profile: perf, KVM exit and tap
+# counters while each iperf3 runs (see inner.sh); its throughput is perturbed.
+# --insula-b: a second insula binary for the net rows (before/after a change).
 # Not a test: numbers depend on the machine's load (TCG uses both cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 insula=$root/build/insula runtime=4 mib=64 rounds=1 kit=$root/build/guests/blkbench-pvh.elf rows="blk net kit"
+net_profile=0 insula_b=
 while (($#)); do
   case "$1" in
     --insula) insula=$2; shift 2;;
@@ -24,9 +30,12 @@ while (($#)); do
     --rounds) rounds=$2; shift 2;;
     --kit) kit=$2; shift 2;;
     --rows) rows=$2; shift 2;;
-    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N] [--kit ELF] [--rows 'blk net kit']" >&2; exit 2;;
+    --net-profile) net_profile=1; shift;;
+    --insula-b) insula_b=$(realpath "$2"); shift 2;;
+    *) echo "usage: $0 [--insula PATH] [--runtime S] [--disk-mib N] [--rounds N] [--kit ELF] [--rows 'blk net kit direct'] [--net-profile] [--insula-b PATH]" >&2; exit 2;;
   esac
 done
+[ "$rows" = all ] && rows="blk net kit direct"
 insula=$(realpath "$insula")
 [ -x "$insula" ] || { echo "no insula binary at $insula (build it: cmake --build build --target insula)" >&2; exit 2; }
 for t in fio iperf3 qemu-img qemu-system-x86_64; do
@@ -63,16 +72,28 @@ if [ -f "$kit" ]; then kit=$(realpath "$kit"); files+=(--file "$kit"); kit_args=
 else echo "no guest-kit blkbench at $kit (cmake --build build --target guests): no kit rows" >&2; kit_args=(- "${rows// /,}"); fi
 brd=$(find "$root/.cache/kernel/lib/modules" -name brd.ko 2>/dev/null | head -1)
 [ -n "$brd" ] && files+=(--file "$brd:/brd.ko") && kit_args+=(/brd.ko)
+[ -n "$insula_b" ] && files+=(--file "$insula_b")
+if [ "$net_profile" = 1 ]; then
+  command -v perf >/dev/null || { echo "--net-profile needs perf (linux-perf)" >&2; exit 2; }
+  files+=(--file "$(command -v perf)")
+fi
 out=$work/out
 echo "machine load before: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 "$root/tests/nested/testhost" run --memory 3072 --timeout 3000 "${files[@]}" -- \
-  sh "$here/inner.sh" "$a" "$insula" "$work/tools.list" "$runtime" "$mib" "$rounds" "${kit_args[@]}" | tee "$out" >&2
+  NET_PROFILE=$net_profile ${insula_b:+INSULA_B=$insula_b} sh "$here/inner.sh" "$a" "$insula" "$work/tools.list" "$runtime" "$mib" "$rounds" "${kit_args[@]}" | tee "$out" >&2
 echo "machine load after: $(cat /proc/loadavg) ($(date -u +%H:%M) UTC)" >&2
 
-# One row per measurement: the mean over rounds per VMM; ratios to QEMU and to the limit.
+# One row per measurement: the median over rounds per VMM; ratios to QEMU and to the limit.
 awk '
-  /^RESULT/ { s[$2, $3] += $4; n[$2, $3]++; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
-  function v(r, m) { return n[r, m] ? s[r, m] / n[r, m] : "" }
+  /^RESULT/ { n[$2, $3]++; x[$2, $3, n[$2, $3]] = $4; if (!($2 in seen)) { seen[$2] = 1; order[++k] = $2 } }
+  function v(r, m,   i, j, t, c) {
+    c = n[r, m]; if (!c) return ""
+    for (i = 1; i <= c; i++) y[i] = x[r, m, i]
+    for (i = 2; i <= c; i++) for (j = i; j > 1 && y[j - 1] > y[j]; j--) { t = y[j]; y[j] = y[j - 1]; y[j - 1] = t }
+    lo[r, m] = y[1]; hi[r, m] = y[c]
+    return c % 2 ? y[(c + 1) / 2] : (y[c / 2] + y[c / 2 + 1]) / 2
+  }
+  BEGIN { vmms["insula"]; vmms["insula-b"]; vmms["qemu"]; vmms["qemu-vhost"]; vmms["host"] }
   function f(x) { return x == "" ? "-" : (x >= 100 ? sprintf("%.0f", x) : x >= 10 ? sprintf("%.1f", x) : sprintf("%.2f", x)) }
   function ratio(x, y) { return (x == "" || y == "" || y == 0) ? "-" : sprintf("%.2f", x / y) }
   END {
@@ -84,6 +105,14 @@ awk '
       if (h == "" && r ~ /^blk-qcow2-/) { hr = r; sub(/qcow2/, "raw", hr); h = v(hr, "host") }
       if (h == "" && r ~ /^kit-raw-/) { hr = r; sub(/^kit-/, "blk-", hr); h = v(hr, "host") }
       printf "| %-28s | %9s | %9s | %13s | %12s | %12s | %14s |\n", r, f(ins), f(q), ratio(ins, q), f(qv), f(h), ratio(ins, h)
+    }
+    for (i = 1; i <= k; i++) if (n[order[i], "insula-b"]) {
+      r = order[i]; b = v(r, "insula-b")
+      printf "  %s: insula %s, insula-b %s, insula / insula-b %s\n", r, f(v(r, "insula")), f(b), ratio(v(r, "insula"), b)
+    }
+    for (i = 1; i <= k; i++) for (m in vmms) if (n[order[i], m] > 1) {
+      if (!hdr++) print "\nspread over rounds (min..max, n):"
+      printf "  %-28s %-10s %s..%s (%d)\n", order[i], m, f(lo[order[i], m]), f(hi[order[i], m]), n[order[i], m]
     }
   }' "$out"
 grep -q '^FAILED' "$out" && { echo "some runs failed (see above)" >&2; exit 1; }

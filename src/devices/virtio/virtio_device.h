@@ -66,8 +66,8 @@ void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit) {
   Virtqueue& vq = host.queue(q);
   const GuestMemory& mem = host.memory();
   bool used = false;
+  DescChain chain;  // one per batch: pop() refills it, its vectors keep their capacity
   for (;;) {
-    DescChain chain;
     std::string why;
     auto r = vq.pop(mem, chain, why);
     if (r == Virtqueue::Pop::kError) {
