@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmark: `insula img bench|convert` against `qemu-img` on the
 # same files, in one run. Prints a Markdown table (median seconds of REPS
-# rounds, ratio = insula / qemu-img; below 1.00 means insula is faster).
+# rounds, ratio = insula / qemu-img; below 1.00 means insula is faster), with
+# each tool's fastest and slowest round so the noise is visible.
 # Not a test.
 #
 # Fairness on a shared machine: each timed command starts after `sync` (not
@@ -83,12 +84,13 @@ for ROUND in $(seq 1 "$REPS"); do
   cmp -s i.raw text.raw || echo "WARNING: insula compressed qcow2->raw output differs" >&2
 done
 
-echo "| case | qemu-img (s) | insula (s) | ratio | insula runs (s) |"
-echo "|---|---|---|---|---|"
+spread() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {printf "%.2f-%.2f", a[1], a[NR]}'; }
+echo "| case | qemu-img (s) | insula (s) | ratio | qemu-img min-max | insula min-max |"
+echo "|---|---|---|---|---|---|"
 for name in "${ROWS[@]}"; do
   q=$(echo "${Q[$name]}" | median); i=$(echo "${I[$name]}" | median)
-  printf '| %s | %.3f | %.3f | %.2f | %s|\n' "$name" "$q" "$i" "$(echo "$i / $q" | bc -l)" \
-    "$(for x in ${I[$name]}; do printf '%.2f ' "$x"; done)"
+  printf '| %s | %.3f | %.3f | %.2f | %s | %s |\n' "$name" "$q" "$i" "$(echo "$i / $q" | bc -l)" \
+    "$(echo "${Q[$name]}" | spread)" "$(echo "${I[$name]}" | spread)"
 done
 echo
 echo "load average before: $LOAD_BEFORE; after: $(cut -d' ' -f1-3 /proc/loadavg); rounds: $REPS"

@@ -51,6 +51,33 @@ bool same_backing(BlockDevice& src, const std::string& source, const std::string
   return std::filesystem::equivalent(b, backing, ec);
 }
 
+// convert -l: points src at one of its internal snapshots, named as
+// qemu-img's -l takes it.
+void load_snapshot(BlockDevice& src, const std::string& source, const std::string& param) {
+  auto* q = dynamic_cast<Qcow2Image*>(&src);
+  if (!q) throw error("-l: '{}' is a {} image; only qcow2 images have internal snapshots", source, src.format());
+  std::string id, name;
+  if (param.starts_with("snapshot.")) {
+    for (size_t p = 0; p <= param.size();) {
+      size_t e = std::min(param.find(',', p), param.size());
+      std::string item = param.substr(p, e - p);
+      if (item.starts_with("snapshot.id=")) id = item.substr(12);
+      else if (item.starts_with("snapshot.name=")) name = item.substr(14);
+      else throw error("-l '{}': expected snapshot.id=ID and/or snapshot.name=NAME, or an ID or name", param);
+      p = e + 1;
+    }
+  } else {
+    id = param;  // an ID or, failing that, a name (qemu-img's lookup order)
+  }
+  if (!id.empty() && !name.empty()) {
+    // Both given: they must name the same snapshot.
+    auto list = q->snapshots();
+    bool found = std::any_of(list.begin(), list.end(), [&](const auto& s) { return s.id == id && s.name == name; });
+    if (!found) throw error("'{}' has no snapshot with ID '{}' and name '{}'", source, id, name);
+  }
+  q->load_snapshot(id.empty() ? name : id);
+}
+
 // convert -B: dst is a fresh overlay, so reading it gives the backing file's
 // data. Per output cluster: skip it where the source reads the same, else
 // write it (zeros as zero clusters).
@@ -136,6 +163,7 @@ void convert_image(const ConvertRequest& req, const Progress& progress) {
   so.read_only = true;
   so.format = req.source_format;
   auto src = open_image(req.source, so);
+  if (!req.snapshot.empty()) load_snapshot(*src, req.source, req.snapshot);
   const uint64_t size = src->size();
   if (req.compress && req.dest_format != "qcow2") throw error("-c (compression) needs -O qcow2");
   const std::string backing = req.options.backing_file.value_or(req.backing_file);

@@ -81,6 +81,10 @@ struct ConvertRequest {
   std::string backing_file, backing_format;
   // Windows copied in parallel (-m); 0 = the default. Not used with -B.
   unsigned threads = 0;
+  // -l: copy this internal snapshot of the (qcow2) source instead of its
+  // active disk; qemu-img's forms "ID_OR_NAME", "snapshot.id=ID",
+  // "snapshot.name=NAME" or both joined by a comma.
+  std::string snapshot;
 };
 void convert_image(const ConvertRequest& req, const Progress& progress);
 

@@ -90,6 +90,10 @@ class Qcow2Image final : public BlockDevice {
   // Reverts the disk (contents and size) to the snapshot with this ID or name.
   void apply_snapshot(const std::string& id_or_name);
   void delete_snapshot(const std::string& id_or_name);
+  // On a read-only open: reads from now on see the data of the snapshot with
+  // this ID or name instead of the active disk's (convert -l); the disk size
+  // stays the current one, as in qemu-img.
+  void load_snapshot(const std::string& id_or_name);
 
  private:
   enum class Kind { kUnallocated, kZero, kData, kCompressed };

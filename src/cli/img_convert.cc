@@ -1,4 +1,4 @@
-// `insula img convert [-f fmt] [-O fmt] [-B backing [-F fmt]] [-c] [-m n] [-p] [-t cache] [-o opts] src dst`
+// `insula img convert [-f fmt] [-O fmt] [-B backing [-F fmt]] [-c] [-l snapshot] [-m n] [-p] [-t cache] [-o opts] src dst`
 #include "cli/img_commands.h"
 
 namespace insula::cli {
@@ -17,6 +17,9 @@ void add_img_convert(CLI::App& img, Context&) {
   c->add_option("-B", r->backing_file,
                 "make the output an overlay of this backing file, holding only the clusters that differ from it");
   c->add_option("-F", r->backing_format, "format of the -B backing file (detected when absent)");
+  c->add_option("-l", r->snapshot,
+                "copy this internal snapshot instead of the active disk: ID or name, or snapshot.id=ID, "
+                "snapshot.name=NAME");
   auto cache = std::make_shared<std::string>("unsafe");
   c->add_option("-t", *cache, "output cache mode: unsafe (default, no flush), writeback or none (flush at the end)")
       ->check(CLI::IsMember({"unsafe", "writeback", "writethrough", "none", "directsync"}));

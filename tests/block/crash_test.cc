@@ -1,6 +1,8 @@
 // Crash safety: a writer killed by SIGKILL at random points, many times, on
 // the same image; after each kill qemu-img check must find no corruption
-// (leaks are allowed) and every flushed batch must read back intact.
+// (leaks are allowed) and every flushed batch must read back intact. The
+// snapshot variant also creates, applies and deletes internal snapshots
+// between batches, and checks every surviving snapshot's data at the end.
 #include <signal.h>
 #include <sys/wait.h>
 
@@ -9,6 +11,7 @@
 
 #include "block/block_device.h"
 #include "block/image_ops.h"
+#include "block/qcow2.h"
 #include "test_util.h"
 
 namespace insula::block {
@@ -29,7 +32,52 @@ std::vector<uint8_t> expected_region(uint64_t seed, uint64_t k) {
   return m;
 }
 
-void crash_loop(const std::string& create_opts, int rounds) {
+// qemu-img check's verdict after a kill: clean or leaked clusters only. A
+// kill inside a snapshot operation can also land between a refcount write
+// and the COPIED flag update of the active table (unavoidable with two
+// writes; QEMU has the same window). That is harmless in one direction only:
+// a flag missing on a cluster referenced once (the next write copies it).
+// So after fixing the leaks on a copy, the only errors allowed are COPIED
+// flags with refcount=1; a COPIED flag on a shared cluster fails.
+// Returns how many such missing flags there were.
+int check_after_kill(const std::string& img, bool snapshots, int round) {
+  std::string out;
+  int rc = test::run(fmt::format("qemu-img check {}", img), &out);
+  if (rc == 0 || rc == 3) return 0;
+  EXPECT_TRUE(snapshots && rc == 2) << "round " << round << ": qemu-img check exit " << rc << "\n" << out;
+  if (!snapshots || rc != 2) return -1;
+  std::string copy = img + ".fixed";
+  EXPECT_EQ(test::run(fmt::format("cp --sparse=always {} {}", img, copy)), 0);
+  rc = test::run(fmt::format("qemu-img check -r leaks {}", copy), &out);
+  ::unlink(copy.c_str());
+  int missing = 0;
+  size_t after = out.find("Double checking");  // qemu-img's check after the repair
+  for (size_t p = after == std::string::npos ? 0 : after; p < out.size();) {
+    size_t e = out.find('\n', p);
+    std::string line = out.substr(p, e == std::string::npos ? std::string::npos : e - p);
+    p = e == std::string::npos ? out.size() : e + 1;
+    if (line.find("ERROR") == std::string::npos) continue;
+    bool ok = line.find("OFLAG_COPIED") != std::string::npos && line.ends_with(" refcount=1");
+    EXPECT_TRUE(ok) << "round " << round << ": after fixing leaks: " << line << "\n" << out;
+    if (!ok) return -1;
+    ++missing;
+  }
+  EXPECT_EQ(rc, missing ? 2 : 0) << "round " << round << ": qemu-img check -r leaks\n" << out;
+  return missing;
+}
+
+// Every flushed batch up to `upto` must read back from dev as written.
+void expect_batches(BlockDevice& dev, const std::vector<uint64_t>& flushed, uint64_t seed, uint64_t upto,
+                    const std::string& what) {
+  for (uint64_t k : flushed) {
+    if (k > upto) continue;
+    std::vector<uint8_t> got(kRegion);
+    dev.read(k * kRegion, got);
+    ASSERT_TRUE(got == expected_region(seed, k)) << what << ": flushed batch " << k << " lost";
+  }
+}
+
+void crash_loop(const std::string& create_opts, int rounds, bool snapshots = false) {
   if (!test::have_qemu_img()) GTEST_SKIP() << "qemu-img not installed";
   test::TempDir dir;
   std::string img = dir / "crash.qcow2";
@@ -38,6 +86,7 @@ void crash_loop(const std::string& create_opts, int rounds) {
   const uint64_t seed = 5;
   std::vector<uint64_t> flushed;
   uint64_t next = 0;
+  int in_snapshot_ops = 0, missing_flags = 0;
   for (int round = 0; round < rounds && next < 250; ++round) {
     int out[2];
     ASSERT_EQ(::pipe(out), 0);
@@ -46,14 +95,20 @@ void crash_loop(const std::string& create_opts, int rounds) {
       ::dup2(out[1], 1);
       ::close(out[0]);
       std::string first = std::to_string(next);
-      ::execl(CRASH_WRITER, CRASH_WRITER, img.c_str(), std::to_string(seed).c_str(), first.c_str(), nullptr);
+      ::execl(CRASH_WRITER, CRASH_WRITER, img.c_str(), std::to_string(seed).c_str(), first.c_str(),
+              snapshots ? "snapshots" : nullptr, nullptr);
       ::_exit(127);
     }
     ::close(out[1]);
-    std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % 20000));
+    // Snapshot operations check the whole image and sync several times: give
+    // the writer longer, so kills land in them and still between them.
+    const uint64_t max_us = snapshots ? 60000 : 20000;
+    std::this_thread::sleep_for(std::chrono::microseconds(500 + rng() % max_us));
     ::kill(pid, SIGKILL);
     int st = 0;
     ::waitpid(pid, &st, 0);
+    ASSERT_TRUE((WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL) || (WIFEXITED(st) && WEXITSTATUS(st) == 0))
+        << "round " << round << ": the writer failed on its own (status " << st << ")";
     std::string lines;
     char buf[4096];
     ssize_t n;
@@ -61,35 +116,56 @@ void crash_loop(const std::string& create_opts, int rounds) {
     ::close(out[0]);
     uint64_t last = next;
     bool any = false;
+    std::string last_line;
     for (size_t p = 0; p < lines.size();) {
       size_t e = lines.find('\n', p);
       if (e == std::string::npos) break;
-      last = std::stoull(lines.substr(p, e - p));
+      last_line = lines.substr(p, e - p);
+      p = e + 1;
+      if (last_line == "s" || last_line == "e") continue;
+      last = std::stoull(last_line);
       flushed.push_back(last);
       any = true;
-      p = e + 1;
     }
+    if (last_line == "s") ++in_snapshot_ops;
     // The batch in flight when killed is skipped: its region is undefined.
     next = any ? last + 2 : next + 1;
 
-    std::string check;
-    int rc = test::run(fmt::format("qemu-img check {}", img), &check);
-    ASSERT_TRUE(rc == 0 || rc == 3) << "round " << round << ": qemu-img check exit " << rc << "\n" << check;
+    int missing = check_after_kill(img, snapshots, round);
+    ASSERT_GE(missing, 0);
+    missing_flags += missing ? 1 : 0;
     OpenOptions ro;
     ro.read_only = true;
     auto dev = open_image(img, ro);
-    for (uint64_t k : flushed) {
-      std::vector<uint8_t> got(kRegion);
-      dev->read(k * kRegion, got);
-      ASSERT_TRUE(got == expected_region(seed, k)) << "round " << round << ": flushed batch " << k << " lost";
-    }
+    expect_batches(*dev, flushed, seed, UINT64_MAX, fmt::format("round {}", round));
+    if (::testing::Test::HasFatalFailure()) return;
   }
   EXPECT_GT(flushed.size(), 5u) << "the writer hardly ran; the test proved little";
+  if (!snapshots) return;
+  // Each surviving snapshot b<k> holds every batch flushed up to k.
+  OpenOptions ro;
+  ro.read_only = true;
+  auto dev = open_image(img, ro);
+  auto* q = dynamic_cast<Qcow2Image*>(dev.get());
+  ASSERT_NE(q, nullptr);
+  auto list = q->snapshots();
+  EXPECT_FALSE(list.empty());
+  for (const auto& s : list) {
+    std::string raw = dir / "snap.raw";
+    ASSERT_EQ(test::run(fmt::format("qemu-img convert -l snapshot.name={} -O raw {} {}", s.name, img, raw)), 0);
+    auto snap = open_image(raw, ro);
+    expect_batches(*snap, flushed, seed, std::stoull(s.name.substr(1)), "snapshot " + s.name);
+  }
+  std::printf("%d kills inside snapshot operations; %d left a COPIED flag missing (harmless)\n", in_snapshot_ops,
+              missing_flags);
+  EXPECT_GE(in_snapshot_ops, 5) << "few kills landed inside snapshot operations; the test proved little";
 }
 
 TEST(CrashSafety, KilledWriter64K) { crash_loop("cluster_size=64k", 40); }
 TEST(CrashSafety, KilledWriter4KRefcount64) { crash_loop("cluster_size=4k,refcount_bits=64", 40); }
 TEST(CrashSafety, KilledWriter512V2) { crash_loop("cluster_size=512,compat=0.10", 30); }
+TEST(CrashSafety, KilledSnapshotOps64K) { crash_loop("cluster_size=64k", 40, true); }
+TEST(CrashSafety, KilledSnapshotOps4KRefcount4) { crash_loop("cluster_size=4k,refcount_bits=4", 40, true); }
 
 }  // namespace
 }  // namespace insula::block
