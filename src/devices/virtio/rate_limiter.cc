@@ -35,7 +35,9 @@ void TokenBucket::refill(Clock::time_point now) {
   u128 scaled = u128(elapsed) * size_ + carry_;
   u128 tokens = scaled / refill_ns_;
   carry_ = static_cast<uint64_t>(scaled % refill_ns_);
-  u128 room = u128(cap - budget_);  // budget may be negative (debt): room can exceed size
+  // Budget may be negative (debt, down to -INT64_MAX): room can exceed size
+  // and even INT64_MAX, so it is computed in 128 bits.
+  u128 room = u128(static_cast<__int128>(cap) - budget_);
   if (tokens >= room) {
     budget_ = cap;
     carry_ = 0;
