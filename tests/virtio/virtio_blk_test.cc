@@ -283,5 +283,26 @@ TEST(VirtioBlk, ReplacedDiskShowsItsCapacity) {
   EXPECT_EQ(bigger->data[3000 * 512], 0x5a);
 }
 
+// PATCH /drives under I/O: a request still in flight finishes on the old
+// disk and the swap waits for it without deadlocking against the worker
+// that completes it; requests queued during the swap go to the new disk.
+TEST(VirtioBlk, DiskReplacedWhileARequestIsInFlight) {
+  BlkRig r;
+  r.header(kBlkTIn, 0);
+  r.disk->close_gate();
+  r.add_read();
+  r.drv.kick(0);
+  auto bigger = std::make_shared<testing::MemDisk>(2 << 20, false);
+  std::thread swap([&] { r.blk->replace_disk(bigger); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  r.disk->open_gate();
+  swap.join();
+  EXPECT_EQ(r.complete().second, kBlkSOk);
+  EXPECT_EQ(r.drv.r<uint64_t>(kDeviceCfgOffset), (2u << 20) / 512);
+  for (int i = 0; i < 512; i++) r.ram.bytes[kData + i] = 0x6b;
+  EXPECT_EQ(r.run(kBlkTOut, 3000, {Seg{kData, 512, false}}).second, kBlkSOk);
+  EXPECT_EQ(bigger->data[3000 * 512], 0x6b);
+}
+
 }  // namespace
 }  // namespace insula::virtio

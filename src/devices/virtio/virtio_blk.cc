@@ -154,6 +154,7 @@ void VirtioBlk::queue_notify(size_t queue) {
 }
 
 void VirtioBlk::drain_locked(size_t q) {
+  if (swapping_) return;  // replace_disk() drains again once the disk is in
   VirtioHost* host = host_;
   Virtqueue& vq = host->queue(q);
   QueueLoad& load = load_[q];
@@ -290,10 +291,19 @@ uint8_t VirtioBlk::serve_ranges(const GuestMemory& mem, const DescChain& chain, 
 }
 
 void VirtioBlk::replace_disk(std::shared_ptr<block::BlockDevice> disk) {
-  std::lock_guard lock(mu_);  // no request is taken meanwhile
+  {
+    std::lock_guard lock(mu_);
+    swapping_ = true;  // no request is taken meanwhile
+  }
+  // In-flight requests finish on the old disk. Not under mu_: a finishing
+  // worker takes it (completed()).
   pool_.wait_idle();
+  std::lock_guard lock(mu_);
   disk_ = std::move(disk);
-  if (host_) host_->signal_config();
+  swapping_ = false;
+  if (!host_) return;
+  host_->signal_config();
+  for (size_t q = 0; q < load_.size(); ++q) drain_locked(q);  // what the guest queued meanwhile
 }
 
 void VirtioBlk::set_rate_limiter(const RateLimiterConfig& c) {

@@ -116,6 +116,7 @@ class VirtioBlk : public VirtioDevice {
   VirtioHost* host_ = nullptr;
   std::atomic<uint64_t> requests_{0}, errors_{0};
   std::vector<QueueLoad> load_;
+  bool swapping_ = false;  // replace_disk() waits for the workers: take no request
   WorkerPool pool_;
   std::unique_ptr<RateLimiter> limiter_;  // after pool_: gone before it
 };
