@@ -89,8 +89,6 @@ class Machine {
   const GuestMemory& memory() const { return ram_->memory(); }
   // The balloon, when the config asked for one.
   virtio::VirtioBalloon* balloon() { return pci_ ? pci_->balloon() : nullptr; }
-  // The virtio devices.
-  PciDevices& pci_devices() { return *pci_; }
   // PATCH /drives and /network-interfaces on a running machine: each changes
   // the device and the machine's config with it, so a snapshot taken later
   // describes the machine as it now is. Throw Error, changing nothing, when
