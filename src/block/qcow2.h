@@ -82,8 +82,9 @@ class Qcow2Image final : public BlockDevice {
 
   // Internal snapshots (qemu-img snapshot -l/-c/-a/-d), refcounts kept exact.
   // The changing ones first run check() and refuse an image with metadata
-  // errors, so hostile tables are never acted on; their write order leaves
-  // at worst leaked clusters after a crash.
+  // errors, so hostile tables are never acted on; they switch to their
+  // result with one header write, so a crash leaves the image before or after
+  // the operation, never in between.
   std::vector<qcow2::Snapshot> snapshots();
   // Takes a snapshot of the current disk named `name`; returns its new ID.
   std::string create_snapshot(const std::string& name);
@@ -128,11 +129,21 @@ class Qcow2Image final : public BlockDevice {
   // Snapshot helpers (qcow2_snapshot_ops.cc), exclusive lock held.
   void require_consistent(const std::string& action);
   std::vector<uint64_t> read_l1(uint64_t offset, uint32_t entries);
-  void write_l1(uint64_t offset, const std::vector<uint64_t>& l1, uint64_t clusters);
-  bool update_refcounts_via(std::vector<uint64_t>& l1, int delta);
-  void check_room_for_reference(const std::vector<uint64_t>& l1, const std::string& action);
-  void write_snapshot_table(const std::vector<qcow2::Snapshot>& list, uint64_t old_bytes);
   void drop_l2_cache();
+  // What the image is to hold after a snapshot operation: disk size, active
+  // L1 entries (COPIED flags are recomputed), snapshots with their L1 entries
+  // (l1_table_offset 0: a new table).
+  struct NextMetadata {
+    uint64_t size = 0;
+    std::vector<uint64_t> active_l1;
+    std::vector<qcow2::Snapshot> snapshots;
+    std::vector<std::vector<uint64_t>> snapshot_l1;
+  };
+  // Builds that metadata past the end of the file with refcounts recounted
+  // from scratch and switches to it with one header write
+  // (qcow2_switch.cc): a crash leaves the old image or the new, both clean.
+  void switch_metadata(NextMetadata next, const std::string& action);
+  NextMetadata current_metadata(std::vector<qcow2::Snapshot> list);
 
   ImageFile file_;
   qcow2::Header h_;

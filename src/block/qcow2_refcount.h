@@ -39,6 +39,8 @@ class Refcounts {
   // Frees the clusters covering [offset, offset+length) by one reference.
   void release_bytes(uint64_t offset, uint64_t length);
   void drop_cache() { blocks_.clear(); }
+  // Stores refcount v of entry i in a refcount block's bytes (this order).
+  void put_entry(std::vector<uint8_t>& b, uint64_t i, uint64_t v) const;
 
  private:
   std::vector<uint8_t>& block(uint64_t index);  // loads into the cache
@@ -47,7 +49,6 @@ class Refcounts {
   uint64_t allocate_at_end(uint64_t n);
   void grow_table(uint64_t needed_index);
   uint64_t get_entry(const std::vector<uint8_t>& b, uint64_t i) const;
-  void put_entry(std::vector<uint8_t>& b, uint64_t i, uint64_t v) const;
   void write_entries(uint64_t index, const std::vector<uint8_t>& b, uint64_t first, uint64_t last);
 
   ImageFile& file_;
