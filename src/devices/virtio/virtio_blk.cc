@@ -174,26 +174,22 @@ void VirtioBlk::drain_locked(size_t q) {
       return;
     }
     load.in_flight++;
-    load.queued++;
-    pool_.submit([this, host, q, chain] {
-      load_[q].queued--;
-      completed(host, q, chain->head, serve(host->memory(), *chain));
-    });
+    pool_.submit([this, host, q, chain] { completed(host, q, chain->head, serve(host->memory(), *chain)); });
   }
 }
 
 void VirtioBlk::completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len) {
   QueueLoad& load = load_[q];
   host->queue(q).add_used(host->memory(), head, len);
-  // A request of this queue still waiting for a worker will raise the
-  // interrupt when it completes (it checks the same), covering this one too;
-  // but a guest that keeps the queue busy still hears every kMaxUnsignalled.
-  if (load.queued.load() == 0 || ++load.unsignalled >= kMaxUnsignalled) {
+  std::lock_guard lock(mu_);
+  // Another request of this queue still in flight (waiting for a worker or
+  // being served) raises the interrupt when it completes, covering this one
+  // too: one interrupt per burst, however many workers served it. A guest
+  // that keeps the queue busy still hears every kMaxUnsignalled.
+  if (--load.in_flight == 0 || ++load.unsignalled >= kMaxUnsignalled) {
     load.unsignalled = 0;
     host->signal_used(q);
   }
-  std::lock_guard lock(mu_);
-  load.in_flight--;
   if (host_ == host) drain_locked(q);  // not reset meanwhile
 }
 

@@ -7,9 +7,9 @@
 // the CPU it runs on. Per queue, exits are kept few (each costs a world
 // switch): while requests of a queue are in flight, the workers look for new
 // ones after every completion and avail_event is left behind, so the driver
-// does not notify; a completion raises the interrupt only when no request of
-// its queue is still waiting for a worker (the last one of a burst does), or
-// after 32 completions held back.
+// does not notify; a completion raises the interrupt only when no other
+// request of its queue is in flight (the last one of a burst does), or after
+// 32 completions held back.
 #pragma once
 
 #include <atomic>
@@ -104,9 +104,8 @@ class VirtioBlk : public VirtioDevice {
   void completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len);
 
   struct QueueLoad {
-    size_t in_flight = 0;             // popped, not yet on the used ring (mu_)
-    std::atomic<uint32_t> queued{0};  // handed to the pool, not yet started
-    std::atomic<uint32_t> unsignalled{0};  // completions not yet signalled
+    size_t in_flight = 0;    // popped, not yet completed (mu_)
+    uint32_t unsignalled = 0;  // completions not yet signalled (mu_)
   };
 
   std::shared_ptr<block::BlockDevice> disk_;
