@@ -11,6 +11,7 @@
 
 #include "block/block_device.h"
 #include "run_cli.h"
+#include "vm_cli_fixture.h"
 #include "vmm_fixture.h"
 
 namespace insula::testing {
@@ -21,7 +22,7 @@ namespace fs = std::filesystem;
 
 const std::string kBaseData = "insula base disk";
 
-class VmClone : public ::testing::Test {
+class VmClone : public VmCliTest {
  protected:
   void SetUp() override {
     base_ = dir_.path() + "/base.raw";
@@ -31,17 +32,6 @@ class VmClone : public ::testing::Test {
     }
     fs::resize_file(base_, 4 << 20);
     state_ = dir_.path() + "/state";
-  }
-  Result vm(std::vector<std::string> args) { return run_vm_cli(state_, args); }
-  void ok(std::vector<std::string> args) {
-    auto r = vm(args);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  // Refused with a message that contains `what`.
-  void refused(std::vector<std::string> args, const std::string& what) {
-    auto r = vm(args);
-    EXPECT_NE(r.status, 0) << r.out;
-    EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
   }
   json info(const std::string& name) {
     auto r = vm({"info", name, "--output", "json"});
@@ -67,7 +57,7 @@ class VmClone : public ::testing::Test {
   }
   void create_source() { ok({"create", "src", "--kernel", test_guest("ticker_pvh.elf"), "--memory", "64M", "--cmdline", "x=1", "--disk", base_}); }
   TempDir dir_;
-  std::string base_, state_;
+  std::string base_;
 };
 
 TEST_F(VmClone, CloneIsAnOverlayOverTheSourceDisk) {

@@ -21,6 +21,7 @@
 #include "block/image_ops.h"
 #include "manager/vm_store.h"
 #include "run_cli.h"
+#include "vm_cli_fixture.h"
 #include "vmm_fixture.h"
 
 namespace insula::testing {
@@ -30,7 +31,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
-class VmDiskSnapshot : public ::testing::Test {
+class VmDiskSnapshot : public VmCliTest {
  protected:
   void SetUp() override {
     state_ = dir_.path() + "/state";
@@ -60,16 +61,6 @@ class VmDiskSnapshot : public ::testing::Test {
     dev->read(0, {reinterpret_cast<uint8_t*>(s.data()), n});
     return s;
   }
-  Result vm(std::vector<std::string> args) { return run_vm_cli(state_, args); }
-  void ok(std::vector<std::string> args) {
-    auto r = vm(args);
-    ASSERT_EQ(r.status, 0) << r.err;
-  }
-  void refused(std::vector<std::string> args, const std::string& what) {
-    auto r = vm(args);
-    EXPECT_NE(r.status, 0) << r.out;
-    EXPECT_NE(r.err.find(what), std::string::npos) << r.err;
-  }
   // qemu-img's view: the snapshot names in the file, and whether check is clean.
   std::string qemu_snapshots(const std::string& path) {
     return run({"qemu-img", "snapshot", "-U", "-l", path}).out;  // -U: a running VMM may have it open
@@ -92,7 +83,7 @@ class VmDiskSnapshot : public ::testing::Test {
     ok(args);
   }
   TempDir dir_;
-  std::string state_, a_, b_;
+  std::string a_, b_;
 };
 
 TEST_F(VmDiskSnapshot, SnapshotChangeRestoreRemove) {
