@@ -69,7 +69,11 @@ void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit) {
   DescChain chain;  // one per batch: pop() refills it, its vectors keep their capacity
   for (;;) {
     std::string why;
-    auto r = vq.pop(mem, chain, why);
+    // While draining, avail_event stays behind: buffers the driver adds
+    // meanwhile are picked up by this loop without a notification each (an
+    // exit of the guest). Only an empty ring publishes it and looks again.
+    auto r = vq.pop(mem, chain, why, false);
+    if (r == Virtqueue::Pop::kEmpty) r = vq.pop(mem, chain, why, true);
     if (r == Virtqueue::Pop::kError) {
       host.device_error(why);
       break;
