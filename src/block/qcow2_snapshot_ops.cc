@@ -13,7 +13,6 @@
 #include <time.h>
 
 #include <algorithm>
-#include <map>
 
 #include "base/error.h"
 #include "block/qcow2.h"
@@ -25,11 +24,16 @@ using namespace qcow2;
 namespace {
 constexpr size_t kMaxSnapshotNameLength = 255;  // QEMU keeps names in char[256]
 
-// The snapshot table (its size on disk in table_bytes), and in `index` the
-// entry whose ID or name is key; throws when there is none.
-std::vector<Snapshot> find_listed(const ImageFile& file, const Header& h, const std::string& key,
-                                  uint64_t& table_bytes, size_t& index) {
-  std::vector<Snapshot> list = h.nb_snapshots ? read_snapshots(file, h, table_bytes) : std::vector<Snapshot>{};
+// The snapshot table (empty when there is none).
+std::vector<Snapshot> read_list(const ImageFile& file, const Header& h) {
+  uint64_t table_bytes = 0;
+  return h.nb_snapshots ? read_snapshots(file, h, table_bytes) : std::vector<Snapshot>{};
+}
+
+// The snapshot table, and in `index` the entry whose ID or name is key;
+// throws when there is none.
+std::vector<Snapshot> find_listed(const ImageFile& file, const Header& h, const std::string& key, size_t& index) {
+  std::vector<Snapshot> list = read_list(file, h);
   int i = find_snapshot(list, key);
   if (i < 0)
     throw error("'{}' has no snapshot with ID or name '{}' (`insula img snapshot -l` lists them)", file.path(), key);
@@ -68,8 +72,7 @@ std::vector<uint64_t> Qcow2Image::read_l1(uint64_t offset, uint32_t entries) {
 
 std::vector<Snapshot> Qcow2Image::snapshots() {
   std::shared_lock lk(lock_);
-  uint64_t bytes = 0;
-  return h_.nb_snapshots ? read_snapshots(file_, h_, bytes) : std::vector<Snapshot>{};
+  return read_list(file_, h_);
 }
 
 // The snapshot table and every snapshot's L1 entries, as NextMetadata wants.
@@ -91,9 +94,7 @@ std::string Qcow2Image::create_snapshot(const std::string& name) {
   require_consistent("create a snapshot in");
   if (h_.nb_snapshots >= kMaxSnapshots)
     throw error("'{}' already has {} snapshots, the most qcow2 allows; delete some first", file_.path(), h_.nb_snapshots);
-  uint64_t table_bytes = 0;
-  NextMetadata next =
-      current_metadata(h_.nb_snapshots ? read_snapshots(file_, h_, table_bytes) : std::vector<Snapshot>{});
+  NextMetadata next = current_metadata(read_list(file_, h_));
 
   Snapshot s;
   // A new ID is one more than the largest numeric one (QEMU's rule).
@@ -119,9 +120,8 @@ void Qcow2Image::apply_snapshot(const std::string& key) {
   check_writable();
   std::unique_lock lk(lock_);
   require_consistent("apply a snapshot of");
-  uint64_t table_bytes = 0;
   size_t index = 0;
-  NextMetadata next = current_metadata(find_listed(file_, h_, key, table_bytes, index));
+  NextMetadata next = current_metadata(find_listed(file_, h_, key, index));
   const Snapshot& s = next.snapshots[index];
   // The active table keeps at least its size (as QEMU): what lies past the
   // snapshot's entries reads as unallocated.
@@ -138,9 +138,8 @@ void Qcow2Image::delete_snapshot(const std::string& key) {
   check_writable();
   std::unique_lock lk(lock_);
   require_consistent("delete a snapshot of");
-  uint64_t table_bytes = 0;
   size_t index = 0;
-  NextMetadata next = current_metadata(find_listed(file_, h_, key, table_bytes, index));
+  NextMetadata next = current_metadata(find_listed(file_, h_, key, index));
   next.snapshots.erase(next.snapshots.begin() + static_cast<ptrdiff_t>(index));
   next.snapshot_l1.erase(next.snapshot_l1.begin() + static_cast<ptrdiff_t>(index));
   switch_metadata(std::move(next), "delete a snapshot of");
@@ -149,11 +148,10 @@ void Qcow2Image::delete_snapshot(const std::string& key) {
 void Qcow2Image::load_snapshot(const std::string& key) {
   if (!read_only_) throw error("internal error: a snapshot of '{}' can only be loaded read-only", file_.path());
   std::unique_lock lk(lock_);
-  uint64_t table_bytes = 0;
   size_t index = 0;
   // read_snapshots() has checked the table, each L1 table's bounds and size,
   // and the disk sizes.
-  std::vector<Snapshot> list = find_listed(file_, h_, key, table_bytes, index);
+  std::vector<Snapshot> list = find_listed(file_, h_, key, index);
   const Snapshot& s = list[index];
   // The disk size stays the current one, as in QEMU's load_tmp (qemu-img
   // convert -l): past the snapshot's L1 entries everything reads as zeros.
