@@ -82,6 +82,17 @@ class BlockDevice {
   virtual void write_zeroes(uint64_t offset, uint64_t length, bool may_unmap) = 0;
   // The extent starting at offset, at most max_length long.
   virtual Extent block_status(uint64_t offset, uint64_t max_length) = 0;
+
+  // For a format whose virtual disk is one file's bytes at the same offsets
+  // (raw) opened with CacheMode::kDirect: that file's O_DIRECT descriptor and
+  // the alignment (of offsets, lengths and buffer addresses) it needs, so a
+  // caller may run aligned reads and writes on it asynchronously. fd -1
+  // otherwise. The descriptor lives as long as this device.
+  struct DirectAccess {
+    int fd = -1;
+    uint64_t align = 0;
+  };
+  virtual DirectAccess direct_access() const { return {}; }
 };
 
 // Opens an image file (detecting its format unless options.format says),

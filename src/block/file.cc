@@ -18,7 +18,7 @@
 namespace insula::block {
 namespace {
 
-constexpr uint64_t kDirectAlign = 4096;
+constexpr uint64_t kDirectAlign = ImageFile::kDirectAlign;
 
 bool aligned(uint64_t offset, const void* buf, size_t len) {
   return offset % kDirectAlign == 0 && len % kDirectAlign == 0 &&

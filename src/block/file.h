@@ -18,7 +18,13 @@ class ImageFile {
   // Creates (or truncates) a file for a new image.
   static ImageFile create(const std::string& path);
 
+  // Offsets, lengths and buffer addresses of I/O on the O_DIRECT descriptor
+  // are multiples of this.
+  static constexpr uint64_t kDirectAlign = 4096;
+
   const std::string& path() const { return path_; }
+  // The O_DIRECT descriptor, or -1 when opened without one.
+  int direct_fd() const { return direct_fd_ ? direct_fd_.get() : -1; }
   bool read_only() const { return read_only_; }
 
   // Reads buf.size() bytes at offset; bytes past end of file read as zeros.

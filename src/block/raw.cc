@@ -51,6 +51,7 @@ class RawDevice final : public BlockDevice {
     else
       file_.zero_range(offset, length);
   }
+  DirectAccess direct_access() const override { return {file_.direct_fd(), ImageFile::kDirectAlign}; }
   Extent block_status(uint64_t offset, uint64_t max_length) override {
     Extent e;
     e.offset = offset;

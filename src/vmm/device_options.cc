@@ -34,9 +34,11 @@ DiskConfig parse_disk(const std::string& spec) {
     if (p == "ro" || p == "readonly") d.read_only = true;
     else if (p == "cache=direct" || p == "cache=none") d.direct = true;
     else if (p == "cache=writeback") d.direct = false;
+    else if (p == "aio=io_uring" || p == "aio=native") d.io_uring = true;
+    else if (p == "aio=threads") d.io_uring = false;
     else if (p.rfind("serial=", 0) == 0) d.serial = p.substr(7);
     else if (p.rfind("format=", 0) == 0) d.format = p.substr(7);
-    else throw error("--disk '{}': unknown option '{}' (ro, cache=direct|writeback, serial=ID, format=F)", spec, p);
+    else throw error("--disk '{}': unknown option '{}' (ro, cache=direct|writeback, aio=io_uring|threads, serial=ID, format=F)", spec, p);
   }
   return d;
 }

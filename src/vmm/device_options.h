@@ -11,7 +11,7 @@
 
 namespace insula::vmm {
 
-// "PATH[,ro][,cache=direct|writeback][,serial=ID][,format=raw|qcow2]"
+// "PATH[,ro][,cache=direct|writeback][,aio=io_uring|threads][,serial=ID][,format=raw|qcow2]"
 DiskConfig parse_disk(const std::string& spec);
 // "TAP[,mac=52:54:00:12:34:56]"
 NetConfig parse_net(const std::string& spec);

@@ -18,6 +18,9 @@ struct DiskConfig {
   std::string serial;   // what VIRTIO_BLK_T_GET_ID answers
   std::string format;   // "" detects
   virtio::RateLimiterConfig rate_limiter{};  // Firecracker's drive rate_limiter; none by default
+  // aio=io_uring (the default): a raw cache=direct disk's aligned reads and
+  // writes go to io_uring; aio=threads: every request to the worker threads.
+  bool io_uring = true;
 };
 
 // One virtio-net interface on a tap device (`--net TAP[,mac=xx:xx:...]`).

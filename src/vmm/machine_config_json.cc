@@ -35,7 +35,7 @@ std::string config_to_json(const MachineConfig& c) {
   j["disks"] = nlohmann::json::array();
   for (const auto& d : c.disks) {
     j["disks"].push_back({{"path", d.path}, {"read_only", d.read_only}, {"direct", d.direct}, {"serial", d.serial},
-                          {"format", d.format}});
+                          {"format", d.format}, {"io_uring", d.io_uring}});
     if (d.rate_limiter.enabled()) j["disks"].back()["rate_limiter"] = limiter_json(d.rate_limiter);
   }
   j["nets"] = nlohmann::json::array();
@@ -68,7 +68,7 @@ MachineConfig config_from_json(const std::string& text) {
     for (const auto& d : j.at("disks"))
       c.disks.push_back({d.at("path").get<std::string>(), d.at("read_only").get<bool>(), d.at("direct").get<bool>(),
                          d.at("serial").get<std::string>(), d.at("format").get<std::string>(),
-                         limiter_from(d, "rate_limiter")});
+                         limiter_from(d, "rate_limiter"), d.value("io_uring", true)});
     for (const auto& n : j.at("nets"))
       c.nets.push_back({n.at("tap").get<std::string>(), n.at("mac").get<std::string>(), limiter_from(n, "rx_rate_limiter"),
                         limiter_from(n, "tx_rate_limiter")});

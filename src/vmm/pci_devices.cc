@@ -53,6 +53,7 @@ PciDevices::PciDevices(kvm::Vm& vm, IoBus& pio, IoBus& mmio, const GuestMemory& 
     bo.num_queues = uint16_t(std::clamp<uint32_t>(config.cpus, 1, virtio::kBlkMaxQueues));
     bo.loop = &loop_;
     bo.rate_limiter = d.rate_limiter;
+    bo.io_ring = d.io_uring;
     auto dev = open_disk(d);
     open_disks_.push_back({open_disks_.size(), d.path, d.read_only, dev});
     disks_.push_back(std::make_shared<virtio::VirtioBlk>(dev, bo));

@@ -81,7 +81,7 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   json root{{"drive_id", "rootfs"}, {"path_on_host", disk}, {"is_root_device", true}, {"is_read_only", false},
             {"rate_limiter", {{"bandwidth", {{"size", 1048576}, {"one_time_burst", 0}, {"refill_time", 100}}}}}};
   json data{{"drive_id", "data"}, {"path_on_host", ro_disk}, {"is_root_device", false}, {"is_read_only", true},
-            {"cache_type", "Direct"}, {"serial", "SN1"}};
+            {"cache_type", "Direct"}, {"io_engine", "Sync"}, {"serial", "SN1"}};
   ASSERT_EQ(api.call("PUT", "/drives/data", data).status, 204);
   ASSERT_EQ(api.call("PUT", "/drives/rootfs", root).status, 204);
   json eth0{{"iface_id", "eth0"}, {"host_dev_name", "tapx0"}, {"guest_mac", "52:54:00:aa:bb:cc"}};
@@ -97,6 +97,8 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   ASSERT_EQ(before["drives"].size(), 2u);
   EXPECT_EQ(before["drives"][0]["drive_id"], "rootfs");  // the root device goes first
   EXPECT_EQ(before["drives"][1]["cache_type"], "Direct");
+  EXPECT_EQ(before["drives"][1]["io_engine"], "Sync");
+  EXPECT_EQ(before["drives"][0]["io_engine"], "Async");
   EXPECT_EQ(before["drives"][1]["serial"], "SN1");
   EXPECT_EQ(before["drives"][0]["rate_limiter"], root["rate_limiter"]);
   EXPECT_EQ(before["network-interfaces"][0], eth0);
@@ -141,6 +143,9 @@ TEST(VmmApiErrors, DeviceRequestsBeforeStart) {
   d["cache_type"] = "Sometimes";
   expect_fault(api.call("PUT", "/drives/other", d), 400, "unknown cache_type");
   d.erase("cache_type");
+  d["io_engine"] = "Turbo";
+  expect_fault(api.call("PUT", "/drives/other", d), 400, "unknown io_engine");
+  d.erase("io_engine");
   d["is_read_only"] = "yes";
   expect_fault(api.call("PUT", "/drives/other", d), 400, "true or false");
   d.erase("is_root_device");

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <mutex>
+#include <new>
 #include <utility>
 #include <vector>
 
@@ -12,11 +13,23 @@
 
 namespace insula::testing {
 
+// Page-aligned storage, as a VMM's guest RAM is (O_DIRECT needs it).
+template <typename T>
+struct PageAlloc {
+  using value_type = T;
+  PageAlloc() = default;
+  template <typename U>
+  PageAlloc(const PageAlloc<U>&) {}
+  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t{4096})); }
+  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t{4096}); }
+  bool operator==(const PageAlloc&) const { return true; }
+};
+
 struct FakeRam {
   explicit FakeRam(uint64_t size, uint64_t gpa = 0) : bytes(size) {
     mem.add_region(MemoryRegion{gpa, size, bytes.data()});
   }
-  std::vector<uint8_t> bytes;
+  std::vector<uint8_t, PageAlloc<uint8_t>> bytes;
   GuestMemory mem;
 };
 

@@ -1,7 +1,8 @@
 // VirtioBlk: request parsing (header, data, status byte) and execution on the
-// BlockDevice from worker threads.
+// BlockDevice from worker threads or, for raw O_DIRECT disks, on io_uring.
 #include "devices/virtio/virtio_blk.h"
 
+#include <climits>
 #include <cstring>
 #include <vector>
 
@@ -88,6 +89,38 @@ std::vector<std::span<uint8_t>> spans(const GuestMemory& mem, const std::vector<
 
 }  // namespace
 
+// A read or write on the ring; its address is the ring's tag.
+struct VirtioBlk::RingRequest {
+  VirtioHost* host;
+  size_t q;
+  std::shared_ptr<DescChain> chain;
+  uint64_t status_gpa;
+  uint32_t used;   // bytes written into the chain when it succeeds
+  int32_t expect;  // bytes the read or write moves
+  std::vector<iovec> iov;
+};
+
+namespace {
+
+// The header and status byte of a chain; false when there is no header or
+// nowhere to put the status (nothing can be reported then).
+bool parse(const GuestMemory& mem, const DescChain& chain, ReqHeader& h, uint64_t& status_gpa) {
+  ChainReader reader(mem, chain.readable);
+  if (chain.writable_len == 0 || !reader.read_obj(h)) return false;
+  const Buffer& last = chain.writable.back();
+  if (last.len == 0) return false;
+  status_gpa = last.addr + last.len - 1;
+  return true;
+}
+
+// Whether a read or write of len bytes at sector lies within a disk of
+// disk_size bytes, in whole sectors.
+bool fits(uint64_t disk_size, uint64_t sector, uint64_t len) {
+  return len % kSector == 0 && sector <= disk_size / kSector && len <= disk_size - sector * kSector;
+}
+
+}  // namespace
+
 VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions options)
     : disk_(std::move(disk)),
       options_(std::move(options)),
@@ -104,9 +137,37 @@ VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions 
     limiter_ = std::make_unique<RateLimiter>(options_.rate_limiter, options_.loop, [this] {
       for (size_t q = 0; q < options_.num_queues; ++q) queue_notify(q);
     });
+  open_ring_locked();  // nothing runs yet: no lock needed
 }
 
-VirtioBlk::~VirtioBlk() { pool_.wait_idle(); }
+VirtioBlk::~VirtioBlk() { wait_idle(); }
+
+void VirtioBlk::open_ring_locked() {
+  if (ring_ || !options_.io_ring || disk_->direct_access().fd < 0) return;
+  // Room for every request the guest's queues can hold at once.
+  ring_ = IoRing::create(unsigned(options_.queue_size) * options_.num_queues,
+                         [this](std::span<const IoCompletion> done) { ring_completed(done); });
+}
+
+bool VirtioBlk::uses_io_ring() const {
+  std::lock_guard lock(mu_);
+  return ring_ && disk_->direct_access().fd >= 0;
+}
+
+void VirtioBlk::wait_idle() {
+  // A ring completion may hand a request to the pool (to retry it there),
+  // and a pool completion may start ring requests: wait until both are idle
+  // at once.
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      ring_idle_.wait(lock, [&] { return ring_in_flight_ == 0; });
+    }
+    pool_.wait_idle();
+    std::lock_guard lock(mu_);
+    if (ring_in_flight_ == 0) return;
+  }
+}
 
 uint64_t VirtioBlk::features() const {
   uint64_t f = kBlkFSegMax | kBlkFBlkSize | kBlkFFlush;
@@ -142,10 +203,10 @@ void VirtioBlk::reset() {
   }
   // In-flight requests finish before the rings go away. (Not under mu_: a
   // finishing worker takes it.)
-  pool_.wait_idle();
+  wait_idle();
 }
 
-void VirtioBlk::quiesce() { pool_.wait_idle(); }
+void VirtioBlk::quiesce() { wait_idle(); }
 
 void VirtioBlk::queue_notify(size_t queue) {
   std::lock_guard lock(mu_);
@@ -158,6 +219,7 @@ void VirtioBlk::drain_locked(size_t q) {
   VirtioHost* host = host_;
   Virtqueue& vq = host->queue(q);
   QueueLoad& load = load_[q];
+  bool on_ring = false;
   for (;;) {
     auto chain = std::make_shared<DescChain>();
     std::string why;
@@ -166,27 +228,108 @@ void VirtioBlk::drain_locked(size_t q) {
     auto r = vq.pop(host->memory(), *chain, why, load.in_flight == 0);
     if (r == Virtqueue::Pop::kError) {
       host->device_error(why);
-      return;
+      break;
     }
-    if (r == Virtqueue::Pop::kEmpty) return;
+    if (r == Virtqueue::Pop::kEmpty) break;
     if (limiter_ && !limiter_->try_take(request_bytes(*chain))) {
       vq.undo_pop();  // taken again when the limiter's timer calls back
-      return;
+      break;
     }
     load.in_flight++;
+    if (ring_ && try_ring_locked(host, q, chain)) {
+      on_ring = true;
+      continue;
+    }
     pool_.submit([this, host, q, chain] { completed(host, q, chain->head, serve(host->memory(), *chain)); });
   }
+  if (on_ring) ring_->submit();  // the whole burst in one system call
+}
+
+bool VirtioBlk::try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain) {
+  block::BlockDevice::DirectAccess direct = disk_->direct_access();
+  if (direct.fd < 0) return false;
+  const GuestMemory& mem = host->memory();
+  auto r = std::make_unique<RingRequest>(RingRequest{host, q, chain, 0, 1, 0, {}});
+  ReqHeader h;
+  if (!parse(mem, *chain, h, r->status_gpa)) return false;
+  // Anything but a plain, aligned, in-range read or write goes to the
+  // workers, which also report the errors.
+  bool in = h.type == kBlkTIn;
+  if (!in && (h.type != kBlkTOut || read_only_)) return false;
+  uint64_t len = in ? chain->writable_len - 1 : chain->readable_len - sizeof(ReqHeader);
+  if (len == 0 || len > INT32_MAX || !fits(disk_->size(), h.sector, len)) return false;
+  uint64_t offset = h.sector * kSector;
+  if (offset % direct.align) return false;
+  auto segs = in ? spans(mem, chain->writable, 0, len) : spans(mem, chain->readable, sizeof(ReqHeader), len);
+  if (segs.size() > IOV_MAX) return false;
+  uint64_t total = 0;
+  for (auto s : segs) {
+    if (reinterpret_cast<uintptr_t>(s.data()) % direct.align || s.size() % direct.align) return false;
+    r->iov.push_back(iovec{s.data(), s.size()});
+    total += s.size();
+  }
+  if (total != len) return false;
+  r->expect = int32_t(len);
+  if (in) r->used += uint32_t(len);
+  auto prepare = [&] {
+    uint64_t tag = reinterpret_cast<uintptr_t>(r.get());
+    unsigned n = unsigned(r->iov.size());
+    return in ? ring_->prepare_readv(direct.fd, r->iov.data(), n, offset, tag)
+              : ring_->prepare_writev(direct.fd, r->iov.data(), n, offset, tag);
+  };
+  if (!prepare()) {
+    ring_->submit();  // room for one more
+    if (!prepare()) return false;
+  }
+  ring_in_flight_++;
+  r.release();  // ring_completed() takes it back
+  return true;
 }
 
 void VirtioBlk::completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len) {
-  QueueLoad& load = load_[q];
   host->queue(q).add_used(host->memory(), head, len);
   std::lock_guard lock(mu_);
-  // Another request of this queue still in flight (waiting for a worker or
-  // being served) raises the interrupt when it completes, covering this one
-  // too: one interrupt per burst, however many workers served it. A guest
-  // that keeps the queue busy still hears every kMaxUnsignalled.
-  if (--load.in_flight == 0 || ++load.unsignalled >= kMaxUnsignalled) {
+  finish_locked(host, q, 1);
+}
+
+void VirtioBlk::ring_completed(std::span<const IoCompletion> done) {
+  // Per queue: the chains to return, with one used-index update each.
+  std::vector<std::vector<std::pair<uint16_t, uint32_t>>> used(load_.size());
+  VirtioHost* host = nullptr;  // every request in flight has the same (reset waits for them)
+  for (const IoCompletion& c : done) {
+    std::unique_ptr<RingRequest> r(reinterpret_cast<RingRequest*>(uintptr_t(c.tag)));
+    host = r->host;
+    if (c.result != r->expect) {
+      // An error, a short transfer, EAGAIN: the request again on a worker,
+      // which finishes it, reporting an error if there is still one.
+      pool_.submit([this, host, q = r->q, chain = r->chain] {
+        completed(host, q, chain->head, serve(host->memory(), *chain));
+      });
+      continue;
+    }
+    requests_++;
+    ring_requests_++;
+    host->memory().write_obj(r->status_gpa, kBlkSOk);
+    used[r->q].emplace_back(r->chain->head, r->used);
+  }
+  for (size_t q = 0; q < used.size(); ++q)
+    if (!used[q].empty()) host->queue(q).add_used_many(host->memory(), used[q]);
+  std::lock_guard lock(mu_);
+  for (size_t q = 0; q < used.size(); ++q)
+    if (!used[q].empty()) finish_locked(host, q, used[q].size());
+  ring_in_flight_ -= done.size();
+  if (ring_in_flight_ == 0) ring_idle_.notify_all();
+}
+
+void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n) {
+  QueueLoad& load = load_[q];
+  load.in_flight -= n;
+  load.unsignalled += uint32_t(n);
+  // Another request of this queue still in flight (waiting for a worker,
+  // being served, or on the ring) raises the interrupt when it completes,
+  // covering these too: one interrupt per burst, however many workers served
+  // it. A guest that keeps the queue busy still hears every kMaxUnsignalled.
+  if (load.in_flight == 0 || load.unsignalled >= kMaxUnsignalled) {
     load.unsignalled = 0;
     host->signal_used(q);
   }
@@ -196,16 +339,9 @@ void VirtioBlk::completed(VirtioHost* host, size_t q, uint16_t head, uint32_t le
 uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {
   requests_++;
   ReqHeader h{};
-  ChainReader reader(mem, chain.readable);
-  if (chain.writable_len == 0 || !reader.read_obj(h)) {
-    // No header or nowhere to put the status: nothing can be reported.
+  uint64_t status_gpa = 0;
+  if (!parse(mem, chain, h, status_gpa)) {
     INSULA_LOG_WARN("virtio-blk: malformed request (head {}) dropped", chain.head);
-    errors_++;
-    return 0;
-  }
-  const Buffer& last = chain.writable.back();
-  uint64_t status_gpa = last.addr + last.len - 1;
-  if (last.len == 0) {
     errors_++;
     return 0;
   }
@@ -217,7 +353,7 @@ uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {
       case kBlkTIn:
       case kBlkTOut: {
         uint64_t len = h.type == kBlkTIn ? data_in : chain.readable_len - sizeof(ReqHeader);
-        if (len % kSector || h.sector > disk_->size() / kSector || len > disk_->size() - h.sector * kSector) {
+        if (!fits(disk_->size(), h.sector, len)) {
           status = kBlkSIoErr;
           break;
         }
@@ -293,9 +429,10 @@ void VirtioBlk::replace_disk(std::shared_ptr<block::BlockDevice> disk) {
   }
   // In-flight requests finish on the old disk. Not under mu_: a finishing
   // worker takes it (completed()).
-  pool_.wait_idle();
+  wait_idle();
   std::lock_guard lock(mu_);
   disk_ = std::move(disk);
+  open_ring_locked();
   swapping_ = false;
   if (!host_) return;
   host_->signal_config();

@@ -13,12 +13,14 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <vector>
 
 #include "block/block_device.h"
+#include "devices/virtio/io_ring.h"
 #include "devices/virtio/rate_limiter.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/worker_pool.h"
@@ -56,6 +58,9 @@ struct VirtioBlkOptions {
   // PATCH can change later; without one it never limits.
   EventLoop* loop = nullptr;
   RateLimiterConfig rate_limiter{};
+  // false: every request goes to the workers, even where io_uring could
+  // take it (for comparing the two paths).
+  bool io_ring = true;
 };
 
 inline constexpr uint16_t kBlkMaxQueues = 64;
@@ -94,14 +99,31 @@ class VirtioBlk : public VirtioDevice {
   VirtioBlkState save() const;
   void restore(const VirtioBlkState& state);
 
+  // Whether aligned I/O goes to io_uring (a raw O_DIRECT disk, io_uring there).
+  bool uses_io_ring() const;
+  // Requests served on the ring so far.
+  uint64_t ring_requests() const { return ring_requests_; }
+
  private:
+  struct RingRequest;
+
   // Serves one request; returns the bytes written into the chain.
   uint32_t serve(const GuestMemory& mem, const DescChain& chain);
   uint8_t serve_ranges(const GuestMemory& mem, const DescChain& chain, uint32_t type);
-  // Pops every available chain of queue q and hands it to the pool (mu_ held).
+  // Pops every available chain of queue q and hands it to the ring or the
+  // pool (mu_ held).
   void drain_locked(size_t q);
+  // Queues the request on the ring if it can go there (mu_ held).
+  bool try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain);
   // A worker finished a request of queue q popped under host.
   void completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len);
+  // The ring finished these requests.
+  void ring_completed(std::span<const IoCompletion> done);
+  // n requests of queue q were returned to the guest: interrupt, look for more.
+  void finish_locked(VirtioHost* host, size_t q, size_t n);
+  // Returns when no request is with the pool or the ring.
+  void wait_idle();
+  void open_ring_locked();
 
   struct QueueLoad {
     size_t in_flight = 0;    // popped, not yet completed (mu_)
@@ -113,10 +135,13 @@ class VirtioBlk : public VirtioDevice {
   bool read_only_;
   mutable std::mutex mu_;
   VirtioHost* host_ = nullptr;
-  std::atomic<uint64_t> requests_{0}, errors_{0};
+  std::atomic<uint64_t> requests_{0}, errors_{0}, ring_requests_{0};
   std::vector<QueueLoad> load_;
   bool swapping_ = false;  // replace_disk() waits for the workers: take no request
+  size_t ring_in_flight_ = 0;  // mu_
+  std::condition_variable ring_idle_;
   WorkerPool pool_;
+  std::unique_ptr<IoRing> ring_;           // after pool_: stopped before it
   std::unique_ptr<RateLimiter> limiter_;  // after pool_: gone before it
 };
 
