@@ -17,6 +17,25 @@ a=$1 insula=$2 list=$3 rt=$4 mib=$5 rounds=$6 kit=${7:-} rows=$(echo "${8:-blk,n
 want() { case " $rows " in *" $1 "*) return 0;; esac; return 1; }
 boot_timeout=$((120 + 12 * rt * 4))
 b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+# bounded COMMAND...: runs it with output to /tmp/out for at most boot_timeout
+# seconds; one still running then gets its threads' states and kernel stacks
+# printed ("# hung ..." lines) before it is killed (status 137).
+bounded() {
+  "$@" </dev/null >/tmp/out 2>&1 &
+  bpid=$! s=0
+  while kill -0 $bpid 2>/dev/null && [ $s -lt "$boot_timeout" ]; do sleep 1; s=$((s + 1)); done
+  if kill -0 $bpid 2>/dev/null; then
+    for p in $bpid $(cat /proc/$bpid/task/*/children 2>/dev/null); do
+      for t in /proc/$p/task/*; do
+        echo "# hung thread ${t##*/} $(cat $t/comm) state $(awk '{print $3}' $t/stat) wchan $(cat $t/wchan 2>/dev/null)"
+        head -8 $t/stack 2>/dev/null | sed 's/^/# hung   /'
+      done
+    done
+    tr -d '\r' </tmp/out | tail -15 | sed 's/^/# hung out: /'
+    kill -9 $bpid
+  fi
+  wait $bpid
+}
 now_ms() { awk '{ printf "%d\n", $1 * 1000 }' /proc/uptime; }
 
 # fio and iperf3 (with their libraries, copied in by testhost) go into the
@@ -74,7 +93,7 @@ boot() {
   prefix=$1 vmm=$2 g=$3; shift 3
   start=$(now_ms)
   # A hung boot (seen once: the test host's kernel stalled) costs one row, not the run.
-  timeout "$boot_timeout" "$@" "$cmdline insula.run=$(b64 "$g")" </dev/null >/tmp/out 2>&1
+  bounded "$@" "$cmdline insula.run=$(b64 "$g")"
   st=$?
   echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
   tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" -v rt="$rt" '
@@ -93,7 +112,7 @@ boot() {
 kit_boot() {
   prefix=$1 vmm=$2; shift 2
   start=$(now_ms)
-  timeout "$boot_timeout" "$@" </dev/null >/tmp/out 2>&1
+  bounded "$@"
   st=$?
   echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
   tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" '

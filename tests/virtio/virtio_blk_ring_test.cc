@@ -75,8 +75,16 @@ TEST(VirtioBlkRing, AlignedReadsAndWritesGoThroughTheRing) {
   EXPECT_EQ(wst, kBlkSOk);
   EXPECT_EQ(wlen, 1u);
   EXPECT_EQ(0, std::memcmp(f.read(16 * 512, 4096).data(), &r.ram.bytes[kData + 0x8000], 4096));
-  EXPECT_EQ(r.blk->ring_requests(), 2u);
-  EXPECT_EQ(r.blk->save().requests, 2u);
+  // A large transfer each way (one 256 KiB segment).
+  constexpr uint64_t kBig = 256 * 1024;
+  auto [blen, bst] = r.run(kBlkTIn, 64, {Seg{kData + 0x40000, kBig, true}});
+  EXPECT_EQ(bst, kBlkSOk);
+  EXPECT_EQ(blen, kBig + 1);
+  EXPECT_EQ(0, std::memcmp(&r.ram.bytes[kData + 0x40000], &f.data()[64 * 512], kBig));
+  EXPECT_EQ(r.run(kBlkTOut, 1024, {Seg{kData + 0x40000, kBig, false}}).second, kBlkSOk);
+  EXPECT_EQ(0, std::memcmp(f.read(1024 * 512, kBig).data(), &f.data()[64 * 512], kBig));
+  EXPECT_EQ(r.blk->ring_requests(), 4u);
+  EXPECT_EQ(r.blk->save().requests, 4u);
 }
 
 TEST(VirtioBlkRing, UnalignedAndOtherRequestsGoToTheWorkers) {
