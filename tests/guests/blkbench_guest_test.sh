@@ -2,11 +2,14 @@
 # The guest kit's blkbench (bench/devices' kit rows) runs to the end under
 # insula and, when installed, under QEMU with a modern-only virtio-blk-pci
 # (BAR 4 instead of insula's BAR 0): every row prints a result. secs=0 keeps
-# it to one burst per row. Usage: blkbench_guest_test.sh INSULA GUEST_ELF
+# it to one burst per row. insula runs it twice: on the page cache, and with
+# cache=direct, where the kit's aligned reads take the io_uring path. The
+# disk lives in the working directory (the build tree), not /tmp, which may
+# be a tmpfs without O_DIRECT. Usage: blkbench_guest_test.sh INSULA GUEST_ELF
 set -uo pipefail
 insula=$1 guest=$2
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || { echo "SKIP: /dev/kvm is not available"; exit 77; }
-disk=$(mktemp)
+disk=$(mktemp -p .)
 trap 'rm -f "$disk"' EXIT
 truncate -s 4M "$disk"
 fail=0
@@ -19,6 +22,8 @@ check() {  # check VMM OUTPUT STATUS
 }
 out=$(timeout 120 "$insula" run --kernel "$guest" --memory 64M --disk "$disk" --cmdline secs=0 </dev/null 2>&1)
 check insula "$out" $?
+out=$(timeout 120 "$insula" run --kernel "$guest" --memory 64M --disk "$disk",cache=direct --cmdline secs=0 </dev/null 2>&1)
+check insula-direct "$out" $?
 if command -v qemu-system-x86_64 >/dev/null; then
   out=$(timeout 120 qemu-system-x86_64 -accel kvm -M q35 -m 64 -nodefaults -no-user-config -display none \
     -monitor none -serial stdio -no-reboot -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$guest" \

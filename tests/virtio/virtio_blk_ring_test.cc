@@ -22,11 +22,12 @@ using testing::Seg;
 
 constexpr uint64_t kDiskBytes = 1 << 20;
 
-// A raw image in /tmp (a file system with O_DIRECT) filled with a pattern.
+// A raw image filled with a pattern, in the working directory (the build
+// tree: /tmp may be a tmpfs without O_DIRECT).
 class RawFile {
  public:
   RawFile() {
-    char tmpl[] = "/tmp/insula-blk-ring-XXXXXX";
+    char tmpl[] = "insula-blk-ring-XXXXXX";
     int fd = ::mkstemp(tmpl);
     EXPECT_GE(fd, 0);
     path_ = tmpl;

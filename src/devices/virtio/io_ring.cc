@@ -54,18 +54,13 @@ IoRing::~IoRing() {
   io_uring_queue_exit(ring_.get());
 }
 
-bool IoRing::prepare_readv(int fd, const iovec* iov, unsigned n, uint64_t offset, uint64_t tag) {
+bool IoRing::prepare(bool write, int fd, const iovec* iov, unsigned n, uint64_t offset, uint64_t tag) {
   io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
   if (!sqe) return false;
-  io_uring_prep_readv(sqe, fd, iov, n, offset);
-  io_uring_sqe_set_data64(sqe, tag);
-  return true;
-}
-
-bool IoRing::prepare_writev(int fd, const iovec* iov, unsigned n, uint64_t offset, uint64_t tag) {
-  io_uring_sqe* sqe = io_uring_get_sqe(ring_.get());
-  if (!sqe) return false;
-  io_uring_prep_writev(sqe, fd, iov, n, offset);
+  if (write)
+    io_uring_prep_writev(sqe, fd, iov, n, offset);
+  else
+    io_uring_prep_readv(sqe, fd, iov, n, offset);
   io_uring_sqe_set_data64(sqe, tag);
   return true;
 }

@@ -34,10 +34,10 @@ class IoRing {
   IoRing(const IoRing&) = delete;
   IoRing& operator=(const IoRing&) = delete;
 
-  // Queue a vectored read or write; iov must stay valid until it completes.
-  // False when the submission queue is full (submit() and try again).
-  bool prepare_readv(int fd, const iovec* iov, unsigned n, uint64_t offset, uint64_t tag);
-  bool prepare_writev(int fd, const iovec* iov, unsigned n, uint64_t offset, uint64_t tag);
+  // Queues a vectored read (write false) or write; iov must stay valid until
+  // it completes. False when the submission queue is full (submit() and try
+  // again).
+  bool prepare(bool write, int fd, const iovec* iov, unsigned n, uint64_t offset, uint64_t tag);
   // Hands every prepared request to the kernel with one system call.
   void submit();
 

@@ -272,10 +272,8 @@ bool VirtioBlk::try_ring_locked(VirtioHost* host, size_t q, const std::shared_pt
   r->expect = int32_t(len);
   if (in) r->used += uint32_t(len);
   auto prepare = [&] {
-    uint64_t tag = reinterpret_cast<uintptr_t>(r.get());
-    unsigned n = unsigned(r->iov.size());
-    return in ? ring_->prepare_readv(direct.fd, r->iov.data(), n, offset, tag)
-              : ring_->prepare_writev(direct.fd, r->iov.data(), n, offset, tag);
+    return ring_->prepare(!in, direct.fd, r->iov.data(), unsigned(r->iov.size()), offset,
+                          reinterpret_cast<uintptr_t>(r.get()));
   };
   if (!prepare()) {
     ring_->submit();  // room for one more
