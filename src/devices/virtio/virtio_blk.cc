@@ -145,8 +145,9 @@ VirtioBlk::~VirtioBlk() { wait_idle(); }
 void VirtioBlk::open_ring_locked() {
   if (ring_ || !options_.io_ring || disk_->direct_access().fd < 0) return;
   // Room for every request the guest's queues can hold at once.
+  // Completions are reaped on the loop that takes the kicks, when there is one.
   ring_ = IoRing::create(unsigned(options_.queue_size) * options_.num_queues,
-                         [this](std::span<const IoCompletion> done) { ring_completed(done); });
+                         [this](std::span<const IoCompletion> done) { ring_completed(done); }, options_.loop);
 }
 
 bool VirtioBlk::uses_io_ring() const {
@@ -157,11 +158,17 @@ bool VirtioBlk::uses_io_ring() const {
 void VirtioBlk::wait_idle() {
   // A ring completion may hand a request to the pool (to retry it there),
   // and a pool completion may start ring requests: wait until both are idle
-  // at once.
+  // at once. The ring is reaped here too: its loop may be parked (a
+  // snapshot) or stopped (teardown) while this waits.
   for (;;) {
-    {
-      std::unique_lock lock(mu_);
-      ring_idle_.wait(lock, [&] { return ring_in_flight_ == 0; });
+    for (;;) {
+      IoRing* ring = nullptr;
+      {
+        std::lock_guard lock(mu_);
+        if (ring_in_flight_ == 0) break;
+        ring = ring_.get();
+      }
+      ring->reap(std::chrono::milliseconds(10));
     }
     pool_.wait_idle();
     std::lock_guard lock(mu_);
@@ -316,7 +323,6 @@ void VirtioBlk::ring_completed(std::span<const IoCompletion> done) {
   for (size_t q = 0; q < used.size(); ++q)
     if (!used[q].empty()) finish_locked(host, q, used[q].size());
   ring_in_flight_ -= done.size();
-  if (ring_in_flight_ == 0) ring_idle_.notify_all();
 }
 
 void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n) {

@@ -13,7 +13,6 @@
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -139,7 +138,6 @@ class VirtioBlk : public VirtioDevice {
   std::vector<QueueLoad> load_;
   bool swapping_ = false;  // replace_disk() waits for the workers: take no request
   size_t ring_in_flight_ = 0;  // mu_
-  std::condition_variable ring_idle_;
   WorkerPool pool_;
   std::unique_ptr<IoRing> ring_;           // after pool_: stopped before it
   std::unique_ptr<RateLimiter> limiter_;  // after pool_: gone before it
