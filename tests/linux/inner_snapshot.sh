@@ -31,6 +31,11 @@ $I vm start lx
 wait_ticks 3 240
 n=$(ticks | wc -l)
 check linux_snapshot_guest_runs $([ "$n" -ge 3 ]; echo $?) "ticks before the snapshot: $n"
+if [ "$n" -lt 3 ]; then  # what the VM and its VMM said, for the log
+  $I vm list
+  tail -5 $INSULA_STATE_DIR/vms/lx/vmm.log 2>/dev/null | sed 's/^/vmm.log: /'
+  $I vm logs lx | tr -d '\r' | tail -15 | sed 's/^/console: /'
+fi
 
 $I vm snapshot lx s1 --keep-paused; st=$?
 check linux_snapshot_created $([ $st = 0 ]; echo $?) "status=$st"
