@@ -42,7 +42,8 @@ std::unique_ptr<IoRing> IoRing::create(unsigned entries, Callback on_complete, E
   std::unique_ptr<IoRing> io(new IoRing(std::move(ring), std::move(on_complete)));
   if (loop) {
     io->eventfd_ = UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-    if (io->eventfd_ && io_uring_register_eventfd(io->ring_.get(), io->eventfd_.get()) == 0) {
+    r = io->eventfd_ ? io_uring_register_eventfd(io->ring_.get(), io->eventfd_.get()) : -errno;
+    if (r == 0) {
       io->loop_ = loop;
       io->guard_ = std::make_shared<LoopGuard>(io.get());
       int efd = io->eventfd_.get();
@@ -54,7 +55,7 @@ std::unique_ptr<IoRing> IoRing::create(unsigned entries, Callback on_complete, E
       });
       return io;
     }
-    INSULA_LOG_DEBUG("io_uring: no eventfd for the loop ({}); reaping on a thread", std::strerror(errno));
+    INSULA_LOG_DEBUG("io_uring: no eventfd for the loop ({}); reaping on a thread", std::strerror(-r));
   }
   io->thread_ = std::thread([raw = io.get()] { raw->reaper(); });
   return io;
@@ -137,10 +138,16 @@ size_t IoRing::reap_ready() {
 size_t IoRing::reap(std::chrono::milliseconds wait) {
   size_t n = reap_ready();
   if (n || wait.count() <= 0) return n;
-  // Only a wake-up: whoever holds cq_mu_ next takes what arrived.
-  __kernel_timespec ts{wait.count() / 1000, (wait.count() % 1000) * 1'000'000};
-  io_uring_cqe* cqe = nullptr;
-  io_uring_wait_cqe_timeout(ring_.get(), &cqe, &ts);
+  if (ring_->features & IORING_FEAT_EXT_ARG) {
+    // Only a wake-up: whoever holds cq_mu_ next takes what arrived.
+    __kernel_timespec ts{wait.count() / 1000, (wait.count() % 1000) * 1'000'000};
+    io_uring_cqe* cqe = nullptr;
+    io_uring_wait_cqe_timeout(ring_.get(), &cqe, &ts);
+  } else {
+    // Older kernels time the wait with a request of their own, which would
+    // race the single submitter: sleep instead.
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
   return reap_ready();
 }
 
