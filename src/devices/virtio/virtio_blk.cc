@@ -113,6 +113,16 @@ bool parse(const GuestMemory& mem, const DescChain& chain, ReqHeader& h, uint64_
   return true;
 }
 
+// The data of a parsed read (in: the device-writable bytes before the status
+// byte) or write (the readable bytes after the header): its length, and
+// host spans of its first len bytes.
+uint64_t data_len(const DescChain& chain, bool in) {
+  return in ? chain.writable_len - 1 : chain.readable_len - sizeof(ReqHeader);
+}
+std::vector<std::span<uint8_t>> data_spans(const GuestMemory& mem, const DescChain& chain, bool in, uint64_t len) {
+  return in ? spans(mem, chain.writable, 0, len) : spans(mem, chain.readable, sizeof(ReqHeader), len);
+}
+
 // Whether a read or write of len bytes at sector lies within a disk of
 // disk_size bytes, in whole sectors.
 bool fits(uint64_t disk_size, uint64_t sector, uint64_t len) {
@@ -256,28 +266,30 @@ bool VirtioBlk::try_ring_locked(VirtioHost* host, size_t q, const std::shared_pt
   block::BlockDevice::DirectAccess direct = disk_->direct_access();
   if (direct.fd < 0) return false;
   const GuestMemory& mem = host->memory();
-  auto r = std::make_unique<RingRequest>(RingRequest{host, q, chain, 0, 1, 0, {}});
   ReqHeader h;
-  if (!parse(mem, *chain, h, r->status_gpa)) return false;
+  uint64_t status_gpa = 0;
+  if (!parse(mem, *chain, h, status_gpa)) return false;
   // Anything but a plain, aligned, in-range read or write goes to the
   // workers, which also report the errors.
   bool in = h.type == kBlkTIn;
   if (!in && (h.type != kBlkTOut || read_only_)) return false;
-  uint64_t len = in ? chain->writable_len - 1 : chain->readable_len - sizeof(ReqHeader);
+  uint64_t len = data_len(*chain, in);
   if (len == 0 || len > INT32_MAX || !fits(disk_->size(), h.sector, len)) return false;
   uint64_t offset = h.sector * kSector;
   if (offset % direct.align) return false;
-  auto segs = in ? spans(mem, chain->writable, 0, len) : spans(mem, chain->readable, sizeof(ReqHeader), len);
+  auto segs = data_spans(mem, *chain, in, len);
   if (segs.size() > IOV_MAX) return false;
   uint64_t total = 0;
   for (auto s : segs) {
     if (reinterpret_cast<uintptr_t>(s.data()) % direct.align || s.size() % direct.align) return false;
-    r->iov.push_back(iovec{s.data(), s.size()});
     total += s.size();
   }
   if (total != len) return false;
-  r->expect = int32_t(len);
-  if (in) r->used += uint32_t(len);
+  // Taken: only now the request's own record.
+  auto r = std::make_unique<RingRequest>(
+      RingRequest{host, q, chain, status_gpa, in ? 1 + uint32_t(len) : 1, int32_t(len), {}});
+  r->iov.reserve(segs.size());
+  for (auto s : segs) r->iov.push_back(iovec{s.data(), s.size()});
   auto prepare = [&] {
     return ring_->prepare(!in, direct.fd, r->iov.data(), unsigned(r->iov.size()), offset,
                           reinterpret_cast<uintptr_t>(r.get()));
@@ -349,30 +361,30 @@ uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {
     errors_++;
     return 0;
   }
-  uint64_t data_in = chain.writable_len - 1;  // device-writable bytes before the status
   uint32_t used = 1;
   uint8_t status = kBlkSOk;
   try {
     switch (h.type) {
       case kBlkTIn:
       case kBlkTOut: {
-        uint64_t len = h.type == kBlkTIn ? data_in : chain.readable_len - sizeof(ReqHeader);
+        bool in = h.type == kBlkTIn;
+        uint64_t len = data_len(chain, in);
         if (!fits(disk_->size(), h.sector, len)) {
           status = kBlkSIoErr;
           break;
         }
-        if (h.type == kBlkTOut && read_only_) {
+        if (!in && read_only_) {
           status = kBlkSIoErr;
           break;
         }
         uint64_t off = h.sector * kSector;
         // The whole request in one vectored call (one preadv/pwritev on raw
         // files, instead of one system call per guest segment).
-        if (h.type == kBlkTIn) {
-          disk_->readv(off, spans(mem, chain.writable, 0, data_in));
-          used += uint32_t(data_in);
+        if (in) {
+          disk_->readv(off, data_spans(mem, chain, in, len));
+          used += uint32_t(len);
         } else {
-          disk_->writev(off, spans(mem, chain.readable, sizeof(ReqHeader), len));
+          disk_->writev(off, data_spans(mem, chain, in, len));
         }
         break;
       }
@@ -382,7 +394,7 @@ uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {
       case kBlkTGetId: {
         char id[kBlkIdBytes] = {};
         std::memcpy(id, options_.serial.data(), std::min<size_t>(options_.serial.size(), kBlkIdBytes));
-        uint64_t n = std::min<uint64_t>(data_in, kBlkIdBytes);
+        uint64_t n = std::min<uint64_t>(data_len(chain, true), kBlkIdBytes);
         ChainWriter w(mem, chain.writable);
         w.write(id, n);
         used += uint32_t(n);
