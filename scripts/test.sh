@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole test suite from a fresh clone: install, build (plain and ASan+UBSan),
+# The whole test suite from a fresh clone: install, build (plain, ASan+UBSan, TSan),
 # run every test. Ends with one line: "N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +21,10 @@ mkdir -p build build-asan
 build build "" -DCMAKE_BUILD_TYPE=RelWithDebInfo || { echo "0 passed, 1 failed"; exit 1; }
 # The sanitizer build compiles only what the unit tier runs.
 build build-asan unit_tests -DCMAKE_BUILD_TYPE=Debug -DINSULA_SANITIZE=ON || { echo "0 passed, 1 failed"; exit 1; }
+# ThreadSanitizer: the block layer's unit tests (concurrent allocating writes,
+# snapshots and zeroing on one image).
+mkdir -p build-tsan
+build build-tsan block_unit_test -DCMAKE_BUILD_TYPE=RelWithDebInfo -DINSULA_TSAN=ON || { echo "0 passed, 1 failed"; exit 1; }
 # Fuzz targets need clang's libFuzzer; the libraries they link are built with it too.
 if [ -d fuzz ] && ls fuzz/*/CMakeLists.txt >/dev/null 2>&1; then
   mkdir -p build-fuzz
@@ -48,6 +52,9 @@ run_ctest() {  # label for the log, ctest args...
 }
 # Sanitizers: the unit tier (device models, parsers, image formats) under ASan+UBSan.
 run_ctest "unit tests under ASan+UBSan" --test-dir build-asan -L unit -j "$jobs"
+# TSan: one binary, counted as one test (a race report makes it exit 66).
+echo "== block unit tests under TSan"
+if build-tsan/tests/block/block_unit_test; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 # Fuzzers, each for a bounded time (INSULA_FUZZ_SECONDS).
 [ -d build-fuzz ] && run_ctest "fuzz targets" --test-dir build-fuzz -L fuzz
 # Everything, in the plain build.

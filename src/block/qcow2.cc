@@ -1,12 +1,6 @@
 // The qcow2 driver: cluster mapping through L1/L2 tables, reads (plain,
-// zero, compressed, backing), allocating writes with copy-on-write, zeroing
-// and discard.
-//
-// Write ordering on allocation (crash safety, see qcow2_refcount.h): the
-// refcount is raised first, then the data is written, then the L2 entry, then
-// (for a new L2 table) the L1 entry; freed clusters lose their reference only
-// after the entry that pointed at them is rewritten. A crash therefore leaks
-// clusters at worst.
+// zero, compressed, backing), L2 tables for writing, zeroing and discard.
+// Writes themselves are in qcow2_alloc.cc.
 #include "block/qcow2.h"
 
 #include <algorithm>
@@ -184,33 +178,17 @@ void Qcow2Image::read_mapped(const Mapping& m, uint64_t offset, std::span<uint8_
 }
 
 void Qcow2Image::read(uint64_t offset, std::span<uint8_t> buf) {
-  check_range(offset, buf.size());
   std::shared_lock lk(lock_);
+  check_range(offset, buf.size());  // under the lock: applying a snapshot changes the size
   for (uint64_t pos = 0; pos < buf.size();) {
-    Mapping m = map(offset + pos, buf.size() - pos);
+    Mapping m;
+    {
+      std::lock_guard g(meta_lock_);
+      m = map(offset + pos, buf.size() - pos);
+    }
     read_mapped(m, offset + pos, buf.subspan(pos, m.length));
     pos += m.length;
   }
-}
-
-void Qcow2Image::write(uint64_t offset, std::span<const uint8_t> buf) {
-  check_range(offset, buf.size());
-  check_writable();
-  uint64_t pos = 0;
-  {
-    // Fast path: clusters we own are overwritten in place, in parallel.
-    std::shared_lock lk(lock_);
-    while (pos < buf.size()) {
-      Mapping m = map(offset + pos, buf.size() - pos);
-      if (m.kind != Kind::kData || !m.owned) break;
-      check_host_range(m.host, m.length);
-      file_.write(m.host, buf.subspan(pos, m.length));
-      pos += m.length;
-    }
-  }
-  if (pos == buf.size()) return;
-  std::unique_lock lk(lock_);
-  write_locked(offset + pos, buf.subspan(pos));
 }
 
 void Qcow2Image::write_l2_entries(uint64_t l2_offset, const L2Table& t, uint64_t first, uint64_t count) {
@@ -276,84 +254,6 @@ void Qcow2Image::release_entry(uint64_t e) {
   }
 }
 
-void Qcow2Image::write_locked(uint64_t offset, std::span<const uint8_t> buf) {
-  const uint64_t end = offset + buf.size();
-  uint64_t pos = offset;
-  while (pos < end) {
-    uint64_t cluster = pos >> h_.cluster_bits;
-    uint64_t l1_index = cluster / l2_entries_;
-    uint64_t first = cluster % l2_entries_;
-    uint64_t l2_offset = 0;
-    L2Table& t = l2_for_write(l1_index, l2_offset);
-    uint64_t table_end = std::min(end, (l1_index + 1) * l2_entries_ * cs_);
-    uint64_t i = first;
-    while (pos < table_end) {
-      uint64_t e = t[i];
-      bool owned = !(e & kCompressed) && !(h_.version >= 3 && (e & kZeroFlag)) && (e & kOffsetMask) && (e & kCopied);
-      uint64_t cluster_start = (l1_index * l2_entries_ + i) * cs_;
-      if (owned) {
-        uint64_t host = (e & kOffsetMask) + (pos - cluster_start);
-        uint64_t n = std::min(table_end, cluster_start + cs_) - pos;
-        if ((e & kOffsetMask) >= file_end_) corrupt(fmt::format("data cluster offset {:#x} is beyond the end of the file", e));
-        check_host_range(host, n);
-        file_.write(host, buf.subspan(pos - offset, n));
-        pos += n;
-        ++i;
-        continue;
-      }
-      // A run of clusters that need new space.
-      uint64_t k = 1;
-      while (cluster_start + k * cs_ < table_end) {
-        uint64_t ek = t[i + k];
-        bool owned_k = !(ek & kCompressed) && !(h_.version >= 3 && (ek & kZeroFlag)) && (ek & kOffsetMask) && (ek & kCopied);
-        if (owned_k) break;
-        ++k;
-      }
-      uint64_t host = refcounts().allocate(k, &k);
-      uint64_t run_end = std::min(table_end, cluster_start + k * cs_);
-      check_host_range(host, k * cs_);
-      file_end_ = std::max<uint64_t>(file_end_, host + k * cs_);
-      // Head: bytes of the first cluster before the write.
-      auto zeros_before = [&](uint64_t idx) {  // whether cluster idx read as zeros
-        uint64_t cstart = (l1_index * l2_entries_ + idx) * cs_;
-        uint64_t old = t[idx];
-        return (!(old & kOffsetMask) && !(old & kCompressed) && (!backing_ || cstart >= backing_size_)) ||
-               (h_.version >= 3 && (old & kZeroFlag) && !(old & kCompressed));
-      };
-      auto fill = [&](uint64_t idx, uint64_t vfrom, uint64_t vto) {  // keep old content of [vfrom, vto)
-        if (vfrom >= vto) return;
-        uint64_t cstart = (l1_index * l2_entries_ + idx) * cs_;
-        uint64_t old = t[idx];
-        uint64_t hbase = host + (idx - i) * cs_;
-        if (zeros_before(idx)) {
-          file_.zero_range(hbase + (vfrom - cstart), vto - vfrom);
-          return;
-        }
-        std::vector<uint8_t> c(cs_);
-        old_cluster_content(old, cstart, c);
-        file_.write(hbase + (vfrom - cstart), std::span<const uint8_t>(c).subspan(vfrom - cstart, vto - vfrom));
-      };
-      uint64_t last_idx = i + k - 1;
-      uint64_t last_start = (l1_index * l2_entries_ + last_idx) * cs_;
-      if ((pos > cluster_start || run_end < last_start + cs_) && zeros_before(i) && zeros_before(last_idx)) {
-        // Like QEMU: one zeroing of the whole run rather than one per side
-        // (a request in the middle of a new cluster made two).
-        file_.zero_range(host, k * cs_);
-      } else {
-        fill(i, cluster_start, pos);
-        fill(last_idx, run_end, last_start + cs_);
-      }
-      file_.write(host + (pos - cluster_start), buf.subspan(pos - offset, run_end - pos));
-      std::vector<uint64_t> old(t.begin() + static_cast<ptrdiff_t>(i), t.begin() + static_cast<ptrdiff_t>(i + k));
-      for (uint64_t j = 0; j < k; ++j) t[i + j] = (host + j * cs_) | kCopied;
-      write_l2_entries(l2_offset, t, i, k);
-      for (uint64_t e_old : old) release_entry(e_old);
-      pos = run_end;
-      i += k;
-    }
-  }
-}
-
 void Qcow2Image::write_compressed(uint64_t offset, std::span<const uint8_t> data) {
   check_writable();
   if (offset % cs_ || data.size() > cs_ || offset + data.size() > h_.size ||
@@ -412,9 +312,9 @@ void Qcow2Image::set_entries(uint64_t offset, uint64_t length, uint64_t want) {
 }
 
 void Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, bool /*may_unmap*/) {
-  check_range(offset, length);
   check_writable();
   std::unique_lock lk(lock_);
+  check_range(offset, length);
   uint64_t end = offset + length;
   uint64_t a = (offset + cs_ - 1) & ~(cs_ - 1);
   uint64_t b = end == h_.size ? end : end & ~(cs_ - 1);
@@ -442,10 +342,10 @@ void Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, bool /*may_unmap
 }
 
 void Qcow2Image::discard(uint64_t offset, uint64_t length) {
-  check_range(offset, length);
   check_writable();
-  if (h_.version < 3 && backing_) return;  // cannot hide backing data in v2: discard is only a hint
   std::unique_lock lk(lock_);
+  check_range(offset, length);
+  if (h_.version < 3 && backing_) return;  // cannot hide backing data in v2: discard is only a hint
   uint64_t end = offset + length;
   uint64_t a = (offset + cs_ - 1) & ~(cs_ - 1);
   uint64_t b = end == h_.size ? end : end & ~(cs_ - 1);
@@ -464,11 +364,12 @@ void Qcow2Image::flush() {
 }
 
 Extent Qcow2Image::block_status(uint64_t offset, uint64_t max_length) {
-  check_range(offset, max_length ? 1 : 0);
-  max_length = std::min(max_length, h_.size - offset);
   Mapping m;
   {
     std::shared_lock lk(lock_);
+    check_range(offset, max_length ? 1 : 0);
+    max_length = std::min(max_length, h_.size - offset);
+    std::lock_guard g(meta_lock_);
     m = map(offset, max_length);
   }
   Extent e;

@@ -2,12 +2,23 @@
 // plus what `insula img` needs beyond it: create, check/repair, compressed
 // writes, header access.
 //
-// Locking: a shared_mutex. Reads and in-place overwrites of clusters this
-// image owns alone (COPIED) run under the shared lock, in parallel; anything
-// that changes metadata (allocation, zeroing, discard) takes it exclusively.
+// Locking: a shared_mutex, lock_, taken shared by reads and writes and
+// exclusively by everything else that changes metadata (zeroing, discard,
+// snapshots, resize, check). Under the shared lock, meta_lock_ guards the
+// tables (L1, L2 cache, refcounts) for the moment a request maps or changes
+// them; data I/O runs with only the shared lock held, so reads, in-place
+// overwrites of clusters this image owns alone (COPIED) and the data of
+// allocating writes all overlap. An allocating write plans its new space
+// (refcounts raised) under meta_lock_, writes its data, then commits the L2
+// entries under meta_lock_ again, as QEMU does; other writes to those
+// clusters wait for it (pending_). Copy-on-write from clusters that have
+// space of their own (compressed, shared with a snapshot, zero with space)
+// frees or shares clusters a concurrent read may be using, so it takes lock_
+// exclusively instead.
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -107,14 +118,49 @@ class Qcow2Image final : public BlockDevice {
   };
   using L2Table = std::vector<uint64_t>;
 
-  Mapping map(uint64_t offset, uint64_t max_length);  // any lock held
+  Mapping map(uint64_t offset, uint64_t max_length);  // meta_lock_ or the exclusive lock
   std::shared_ptr<L2Table> load_l2(uint64_t l2_offset);
   L2Table& l2_for_write(uint64_t l1_index, uint64_t& l2_offset);  // exclusive lock
   void read_mapped(const Mapping& m, uint64_t offset, std::span<uint8_t> out);
   void read_compressed(uint64_t entry, std::span<uint8_t> cluster);
   void read_backing(uint64_t offset, std::span<uint8_t> out);
   void old_cluster_content(uint64_t entry, uint64_t cluster_vaddr, std::span<uint8_t> out);
+  // Allocating writes (qcow2_alloc.cc).
   void write_locked(uint64_t offset, std::span<const uint8_t> buf);  // exclusive lock
+  // Overwrites in place from pos while the clusters are owned (lock_ held,
+  // meta_lock_ not); returns where it stopped. data holds the bytes from
+  // data_at on.
+  uint64_t write_owned(uint64_t pos, uint64_t end, uint64_t data_at, std::span<const uint8_t> data);
+  // One run of clusters in one L2 table that a write gives new space.
+  struct AllocRun {
+    uint64_t l1_index = 0, first = 0, count = 0;  // L2 entries [first, first + count)
+    uint64_t vstart = 0;        // guest offset of the first cluster
+    uint64_t from = 0, to = 0;  // guest bytes the write covers
+    uint64_t host = 0;          // the new space
+    std::vector<uint64_t> old;  // the entries it replaces
+    bool zero_whole = false;    // nothing old to keep: zero the whole run once
+    bool needs_exclusive = false;  // count 0: the cluster at pos has space of its own
+  };
+  // The run at pos (a cluster not owned) up to end, stopping before owned
+  // clusters and allocations in flight (and, if fresh_only, clusters with
+  // space of their own); its space allocated. count 0: the cluster at pos is
+  // owned now, or needs_exclusive. Under meta_lock_ or the exclusive lock.
+  AllocRun plan_alloc(uint64_t pos, uint64_t end, bool fresh_only);
+  void alloc_io(const AllocRun& r, std::span<const uint8_t> data);  // no lock needed
+  void commit_alloc(const AllocRun& r);  // under meta_lock_ or the exclusive lock
+  bool zeros_before(uint64_t entry, uint64_t cluster_vaddr) const;
+  // An AllocRun between plan and commit (pending_, under lock_).
+  struct Pending {
+    uint64_t first_cluster, count;
+    std::mutex m;
+    std::condition_variable cv;
+    bool done = false;
+    Pending(uint64_t f, uint64_t n) : first_cluster(f), count(n) {}
+    void wait();
+    void finish();
+  };
+  std::shared_ptr<Pending> pending_at(uint64_t cluster) const;  // meta_lock_
+  void end_pending(const std::shared_ptr<Pending>& p);          // meta_lock_
   void set_entries(uint64_t offset, uint64_t length, uint64_t entry);  // exclusive lock
   uint64_t zero_entry() const;
   void release_entry(uint64_t entry);
@@ -155,6 +201,8 @@ class Qcow2Image final : public BlockDevice {
   std::vector<uint64_t> l1_;
   std::optional<qcow2::Refcounts> refcounts_;
   std::shared_mutex lock_;
+  std::mutex meta_lock_;  // under the shared lock: tables, refcounts, pending_
+  std::vector<std::shared_ptr<Pending>> pending_;
   std::mutex l2_cache_lock_;  // guards the cache map under the shared lock
   std::map<uint64_t, std::shared_ptr<L2Table>> l2_cache_;
   std::atomic<uint64_t> file_end_{0};  // host offsets at or past this are corrupt

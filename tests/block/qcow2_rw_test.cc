@@ -6,6 +6,8 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <atomic>
+#include <chrono>
 #include <cstring>
 #include <fstream>
 #include <thread>
@@ -229,6 +231,79 @@ TEST(Qcow2, ConcurrentPartialWritesToSameClusters) {
   }
   dev.reset();
   expect_clean(dir / "top.qcow2");
+}
+
+// Snapshot operations wait until no allocating write is in flight, and new
+// allocations wait for them: writers filling fresh clusters while snapshots
+// are taken lose nothing, and every snapshot holds a prefix of each writer's
+// sequence (a write is in a snapshot whole or not at all).
+TEST(Qcow2, SnapshotsWhileAllocatingWrites) {
+  TempDir dir;
+  Qcow2CreateOptions o;
+  o.size = 16 << 20;
+  create_qcow2(dir / "t.qcow2", o);
+  auto dev = open_image(dir / "t.qcow2");
+  auto* q = dynamic_cast<Qcow2Image*>(dev.get());
+  ASSERT_NE(q, nullptr);
+  constexpr int kWriters = 6;
+  constexpr uint64_t kPiece = 4096, kPerWriter = (16 << 20) / kPiece / kWriters;
+  std::atomic<int> running{kWriters};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kWriters; ++t) {
+    threads.emplace_back([&, t] {
+      // Writer t fills every kWriters-th 4 KiB piece, in order: new clusters
+      // are allocated by all writers at once.
+      try {
+        for (uint64_t i = 0; i < kPerWriter; ++i) {
+          uint64_t piece = i * kWriters + static_cast<uint64_t>(t);
+          std::vector<uint8_t> d(kPiece, static_cast<uint8_t>(1 + t));
+          std::memcpy(d.data(), &i, sizeof i);
+          dev->write(piece * kPiece, d);
+        }
+      } catch (const std::exception& e) {
+        ADD_FAILURE() << "writer " << t << ": " << e.what();
+      }
+      --running;
+    });
+  }
+  int taken = 0;
+  while (running > 0 && taken < 20) {
+    q->create_snapshot(fmt::format("s{}", taken++));
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  for (auto& th : threads) th.join();
+  ASSERT_GE(taken, 1);
+  std::vector<uint8_t> got(16 << 20);
+  dev->read(0, got);
+  for (uint64_t piece = 0; piece < kPerWriter * kWriters; ++piece) {
+    uint64_t i = 0;
+    std::memcpy(&i, &got[piece * kPiece], sizeof i);
+    ASSERT_EQ(i, piece / kWriters) << "piece " << piece;
+    ASSERT_EQ(got[piece * kPiece + 100], 1 + piece % kWriters) << "piece " << piece;
+  }
+  dev.reset();
+  expect_clean(dir / "t.qcow2");
+  // Each snapshot: per writer, pieces written up to some point, zeros after.
+  OpenOptions ro;
+  ro.read_only = true;
+  for (int s = 0; s < taken; ++s) {
+    auto snap = open_image(dir / "t.qcow2", ro);
+    dynamic_cast<Qcow2Image*>(snap.get())->load_snapshot(fmt::format("s{}", s));
+    snap->read(0, got);
+    for (int t = 0; t < kWriters; ++t) {
+      bool ended = false;
+      for (uint64_t i = 0; i < kPerWriter; ++i) {
+        uint64_t piece = i * kWriters + static_cast<uint64_t>(t);
+        bool written = got[piece * kPiece + 100] == 1 + t;
+        if (!written) {
+          ASSERT_EQ(got[piece * kPiece + 100], 0) << "snapshot s" << s << " piece " << piece;
+          ended = true;
+        } else {
+          ASSERT_FALSE(ended) << "snapshot s" << s << ": writer " << t << " has a hole before piece " << piece;
+        }
+      }
+    }
+  }
 }
 
 TEST(Qcow2, CompressedWriteReadsBack) {
