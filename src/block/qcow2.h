@@ -139,6 +139,7 @@ class Qcow2Image final : public BlockDevice {
     uint64_t host = 0;          // the new space
     std::vector<uint64_t> old;  // the entries it replaces
     bool zero_whole = false;    // nothing old to keep: zero the whole run once
+    bool prezeroed = false;     // the run reads as zeros already: only the data to write
     bool needs_exclusive = false;  // count 0: the cluster at pos has space of its own
   };
   // The run at pos (a cluster not owned) up to end, stopping before owned
@@ -146,6 +147,9 @@ class Qcow2Image final : public BlockDevice {
   // space of their own); its space allocated. count 0: the cluster at pos is
   // owned now, or needs_exclusive. Under meta_lock_ or the exclusive lock.
   AllocRun plan_alloc(uint64_t pos, uint64_t end, bool fresh_only);
+  // A run to zero whole: uses (or, when it grows the file, makes) clusters
+  // zeroed ahead (Refcounts::zeroed) instead. In plan_alloc.
+  void use_zeroed_ahead(AllocRun& r);
   void alloc_io(const AllocRun& r, std::span<const uint8_t> data);  // no lock needed
   void commit_alloc(const AllocRun& r);  // under meta_lock_ or the exclusive lock
   bool zeros_before(uint64_t entry, uint64_t cluster_vaddr) const;

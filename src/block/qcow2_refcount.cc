@@ -95,7 +95,10 @@ void Refcounts::set(uint64_t cluster, uint64_t value) {
   auto& b = block(index);
   put_entry(b, cluster % per_block_, value);
   write_entries(index, b, cluster % per_block_, cluster % per_block_);
-  if (value == 0) free_cursor_ = std::min(free_cursor_, cluster);
+  if (value == 0) {
+    free_cursor_ = std::min(free_cursor_, cluster);
+    forget_zeroed();
+  }
 }
 
 void Refcounts::update(uint64_t first, uint64_t n, int64_t delta) {
@@ -117,7 +120,10 @@ void Refcounts::update(uint64_t first, uint64_t n, int64_t delta) {
         throw error("refcount overflow in '{}': cluster {} already has refcount {}", file_.path(), index * per_block_ + i, v);
       uint64_t nv = v + static_cast<uint64_t>(delta);
       put_entry(b, i, nv);
-      if (nv == 0) free_cursor_ = std::min(free_cursor_, index * per_block_ + i);
+      if (nv == 0) {
+        free_cursor_ = std::min(free_cursor_, index * per_block_ + i);
+        forget_zeroed();
+      }
     }
     write_entries(index, b, lo, hi - 1);
     c = index * per_block_ + hi;

@@ -38,7 +38,17 @@ class Refcounts {
   uint64_t allocate(uint64_t n, uint64_t* got = nullptr);
   // Frees the clusters covering [offset, offset+length) by one reference.
   void release_bytes(uint64_t offset, uint64_t length);
-  void drop_cache() { blocks_.clear(); }
+  void drop_cache() {
+    blocks_.clear();
+    forget_zeroed();
+  }
+  // Clusters [first, end) have refcount 0 and read as zeros in the file
+  // (zeroed ahead of use by the qcow2 write path, which then skips zeroing
+  // them). Forgotten as soon as any cluster's refcount drops to 0: a freed
+  // cluster may hold data and be handed out again.
+  void set_zeroed(uint64_t first, uint64_t end) { zeroed_first_ = first, zeroed_end_ = end; }
+  bool zeroed(uint64_t first, uint64_t n) const { return first >= zeroed_first_ && first + n <= zeroed_end_; }
+  void forget_zeroed() { zeroed_first_ = zeroed_end_ = 0; }
   // Stores refcount v of entry i in a refcount block's bytes (this order).
   void put_entry(std::vector<uint8_t>& b, uint64_t i, uint64_t v) const;
 
@@ -62,6 +72,7 @@ class Refcounts {
   std::vector<uint64_t> table_;  // host offsets of refcount blocks (0 = none)
   std::map<uint64_t, std::vector<uint8_t>> blocks_;
   uint64_t free_cursor_ = 0;
+  uint64_t zeroed_first_ = 0, zeroed_end_ = 0;
 };
 
 }  // namespace insula::block::qcow2

@@ -306,6 +306,34 @@ TEST(Qcow2, SnapshotsWhileAllocatingWrites) {
   }
 }
 
+// A write that grows the file zeroes the clusters after its own, and later
+// partial writes into new clusters there skip their zeroing. A cluster that
+// was freed (discard) holds old data: once anything is freed, allocations
+// must zero again, or the rest of a partially written cluster shows old data.
+TEST(Qcow2, ZeroedAheadClustersAndFreedOnes) {
+  TempDir dir;
+  Qcow2CreateOptions o;
+  o.size = 8 << 20;
+  create_qcow2(dir / "z.qcow2", o);
+  auto dev = open_image(dir / "z.qcow2");
+  const uint64_t cs = 65536;
+  auto full = random_bytes(cs, 7);
+  dev->write(0, std::vector<uint8_t>(4096, 1));  // cluster 0: grows the file, zeroes ahead
+  dev->write(cs, full);                           // cluster 1: whole, new data
+  std::vector<uint8_t> got(cs);
+  dev->read(cs, got);
+  EXPECT_TRUE(got == full);
+  dev->write(2 * cs + 8192, std::vector<uint8_t>(4096, 2));  // partial, in the zeroed range
+  dev->read(2 * cs, got);
+  for (uint64_t i = 0; i < cs; ++i) ASSERT_EQ(got[i], i >= 8192 && i < 12288 ? 2 : 0) << "byte " << i;
+  dev->discard(cs, cs);  // frees cluster 1's space, which holds `full`
+  dev->write(5 * cs + 4096, std::vector<uint8_t>(4096, 3));  // may land on that space
+  dev->read(5 * cs, got);
+  for (uint64_t i = 0; i < cs; ++i) ASSERT_EQ(got[i], i >= 4096 && i < 8192 ? 3 : 0) << "byte " << i;
+  dev.reset();
+  expect_clean(dir / "z.qcow2");  // the zeroed tail of the file is neither data nor a leak
+}
+
 TEST(Qcow2, CompressedWriteReadsBack) {
   TempDir dir;
   for (const char* ctype : {"zlib", "zstd"}) {
