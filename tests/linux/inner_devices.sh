@@ -129,29 +129,49 @@ check overlay_commit $([ "$w" = overlay-write ]; echo $?) "base after commit rea
 # gracefully: `vm stop` presses the ACPI power button, the appliance's acpid
 # powers it off, and stop reports that the guest did it.
 V="$T vm --state-dir /tmp/vmstate"
+# Starts VM $1 and waits up to 240 s ($i) for the appliance's init. Nested
+# KVM on the test host's emulated AMD-V now and then kills a guest early in
+# its boot (a triple fault or reset; seen under QEMU as the inner VMM too:
+# bench/devices/RESULTS.md, kit_loop.sh). A VM that is gone before init, with
+# its console and VMM log shown, is started once more; $retried says so.
+start_to_init() {
+  retried=""
+  for attempt in 1 2; do
+    $V start "$1" >/tmp/"$1".start 2>&1
+    i=0
+    while ! $V logs "$1" 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do
+      sleep 1; i=$((i + 1))
+      [ $((i % 5)) = 0 ] && $V info "$1" 2>/dev/null | grep -q "^state: *stopped" && break
+    done
+    $V logs "$1" 2>/dev/null | grep -q "insula-appliance: init reached" && return 0
+    $V info "$1" 2>/dev/null | grep -q "^state: *stopped" || return 1
+    [ $attempt = 2 ] && return 1
+    echo "VM $1 stopped before init after ${i}s; starting it once more (known nested-KVM fault). Its console and VMM log:"
+    { $V logs "$1" 2>/dev/null | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
+    { tail -5 /tmp/vmstate/vms/"$1"/vmm.log 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
+    retried="; started twice: the first boot stopped before init"
+  done
+}
 $V create lin --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
-$V start lin >/tmp/vm.start 2>&1
-i=0
-while ! $V logs lin 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+start_to_init lin
 sleep 2
 stop_out=$($V stop lin --timeout 60 2>&1)
 $V logs lin >/tmp/vm.log 2>&1
 echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: power button" /tmp/vm.log
-check vm_stop_power_button $? "stop: $stop_out (init after ${i}s)"
-echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/vm.start; tail -8 /tmp/vm.log; tail -5 /tmp/vmstate/vms/lin/vmm.log; }
+check vm_stop_power_button $? "stop: $stop_out (init after ${i}s$retried)"
+# (echo: a console log cut mid-line must not swallow the next CHECK line)
+echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/lin.start; tail -8 /tmp/vm.log; echo; tail -5 /tmp/vmstate/vms/lin/vmm.log; echo; }
 
 # 8. The same stopped with Ctrl-Alt-Del (`vm stop --method ctrl-alt-del`, the
 # API's SendCtrlAltDel): atkbd bound the i8042's keyboard, the kernel signals
 # the appliance's cad_pid watcher, which powers off.
 $V create cad --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
-$V start cad >/tmp/cad.start 2>&1
-i=0
-while ! $V logs cad 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
+start_to_init cad
 sleep 2
 stop_out=$($V stop cad --method ctrl-alt-del --timeout 60 2>&1)
 $V logs cad >/tmp/cad.log 2>&1
 echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: ctrl-alt-del" /tmp/cad.log
-check vm_stop_ctrl_alt_del $? "stop: $stop_out (init after ${i}s)"
-echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/cad.start; tail -8 /tmp/cad.log; tail -5 /tmp/vmstate/vms/cad/vmm.log; }
+check vm_stop_ctrl_alt_del $? "stop: $stop_out (init after ${i}s$retried)"
+echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/cad.start; tail -8 /tmp/cad.log; echo; tail -5 /tmp/vmstate/vms/cad/vmm.log; echo; }
 
 echo "INNER DONE"

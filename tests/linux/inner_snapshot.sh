@@ -18,8 +18,12 @@ b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 ticks() { $I vm logs lx | tr -d '\r' | sed -n 's/^tick=\([0-9]*\) .*/\1/p'; }
 wait_ticks() {  # N TIMEOUT: until the log holds at least N tick lines
   i=0
-  while [ "$(ticks | wc -l)" -lt "$1" ] && [ $i -lt "$2" ]; do sleep 1; i=$((i + 1)); done
+  while [ "$(ticks | wc -l)" -lt "$1" ] && [ $i -lt "$2" ]; do
+    sleep 1; i=$((i + 1))
+    [ $((i % 5)) = 0 ] && stopped && break
+  done
 }
+stopped() { $I vm info lx 2>/dev/null | grep -q "^state: *stopped"; }
 
 LOOP='mke2fs -F /dev/vda >/dev/null 2>&1; mount -t ext4 /dev/vda /mnt || echo "mount failed"
 i=0; while :; do i=$((i + 1)); r=$(head -c 4 /dev/hwrng 2>/dev/null | od -An -tx1 | tr -d " \n")
@@ -30,11 +34,24 @@ $I vm create lx --kernel $A/vmlinux --initrd $A/initramfs.cpio.gz --cpus 2 --mem
 $I vm start lx
 wait_ticks 3 240
 n=$(ticks | wc -l)
-check linux_snapshot_guest_runs $([ "$n" -ge 3 ]; echo $?) "ticks before the snapshot: $n"
+retried=""
+if [ "$n" = 0 ] && stopped; then
+  # Nested KVM on the test host's emulated AMD-V now and then kills a guest
+  # early in its boot (a triple fault or reset; seen under QEMU as the inner
+  # VMM too: bench/devices/RESULTS.md). Gone before its first tick: once more.
+  echo "VM lx stopped before its first tick after ${i}s; starting it once more (known nested-KVM fault). Its console and VMM log:"
+  { $I vm logs lx | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
+  { tail -5 $INSULA_STATE_DIR/vms/lx/vmm.log 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
+  $I vm start lx
+  wait_ticks 3 240
+  n=$(ticks | wc -l)
+  retried=" (started twice: the first boot stopped before its first tick)"
+fi
+check linux_snapshot_guest_runs $([ "$n" -ge 3 ]; echo $?) "ticks before the snapshot: $n$retried"
 if [ "$n" -lt 3 ]; then  # what the VM and its VMM said, for the log
   $I vm list
   tail -5 $INSULA_STATE_DIR/vms/lx/vmm.log 2>/dev/null | sed 's/^/vmm.log: /'
-  $I vm logs lx | tr -d '\r' | tail -15 | sed 's/^/console: /'
+  { $I vm logs lx | tr -d '\r' | tail -15; echo; } | sed 's/^/console: /'
 fi
 
 $I vm snapshot lx s1 --keep-paused; st=$?
