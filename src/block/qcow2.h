@@ -120,7 +120,7 @@ class Qcow2Image final : public BlockDevice {
 
   Mapping map(uint64_t offset, uint64_t max_length);  // meta_lock_ or the exclusive lock
   std::shared_ptr<L2Table> load_l2(uint64_t l2_offset);
-  L2Table& l2_for_write(uint64_t l1_index, uint64_t& l2_offset);  // exclusive lock
+  L2Table& l2_for_write(uint64_t l1_index, uint64_t& l2_offset);  // meta_lock_ or the exclusive lock
   void read_mapped(const Mapping& m, uint64_t offset, std::span<uint8_t> out);
   void read_compressed(uint64_t entry, std::span<uint8_t> cluster);
   void read_backing(uint64_t offset, std::span<uint8_t> out);
@@ -153,7 +153,7 @@ class Qcow2Image final : public BlockDevice {
   void alloc_io(const AllocRun& r, std::span<const uint8_t> data);  // no lock needed
   void commit_alloc(const AllocRun& r);  // under meta_lock_ or the exclusive lock
   bool zeros_before(uint64_t entry, uint64_t cluster_vaddr) const;
-  // An AllocRun between plan and commit (pending_, under lock_).
+  // An AllocRun between plan and commit (in pending_, under meta_lock_).
   struct Pending {
     uint64_t first_cluster, count;
     std::mutex m;

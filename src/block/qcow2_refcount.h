@@ -42,10 +42,10 @@ class Refcounts {
     blocks_.clear();
     forget_zeroed();
   }
-  // Clusters [first, end) have refcount 0 and read as zeros in the file
-  // (zeroed ahead of use by the qcow2 write path, which then skips zeroing
-  // them). Forgotten as soon as any cluster's refcount drops to 0: a freed
-  // cluster may hold data and be handed out again.
+  // Every cluster in [first, end) that has refcount 0 reads as zeros in the
+  // file (zeroed ahead of use by the qcow2 write path, which then skips
+  // zeroing a new run inside it). Forgotten as soon as any cluster's refcount
+  // drops to 0: a freed cluster may hold data and be handed out again.
   void set_zeroed(uint64_t first, uint64_t end) { zeroed_first_ = first, zeroed_end_ = end; }
   bool zeroed(uint64_t first, uint64_t n) const { return first >= zeroed_first_ && first + n <= zeroed_end_; }
   void forget_zeroed() { zeroed_first_ = zeroed_end_ = 0; }
