@@ -131,25 +131,31 @@ check overlay_commit $([ "$w" = overlay-write ]; echo $?) "base after commit rea
 V="$T vm --state-dir /tmp/vmstate"
 # Starts VM $1 and waits up to 240 s ($i) for the appliance's init. Nested
 # KVM on the test host's emulated AMD-V now and then kills a guest early in
-# its boot (a triple fault or reset; seen under QEMU as the inner VMM too:
-# bench/devices/RESULTS.md, kit_loop.sh). A VM that is gone before init, with
-# its console and VMM log shown, is started once more; $retried says so.
+# its boot (a triple fault or reset) or stops running it (its console stops
+# growing; seen under QEMU as the inner VMM too: bench/devices/RESULTS.md,
+# kit_loop.sh). A VM that is gone before init, or whose console has not grown
+# for 60 s before init (it is killed), is shown (console and VMM log) and
+# started once more; $retried says so.
 start_to_init() {
   retried=""
   for attempt in 1 2; do
     $V start "$1" >/tmp/"$1".start 2>&1
-    i=0
+    i=0 size=0 still=0 why=""
     while ! $V logs "$1" 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do
       sleep 1; i=$((i + 1))
-      [ $((i % 5)) = 0 ] && $V info "$1" 2>/dev/null | grep -q "^state: *stopped" && break
+      now=$($V logs "$1" 2>/dev/null | wc -c)
+      if [ "$now" = "$size" ]; then still=$((still + 1)); else size=$now still=0; fi
+      if [ $still -ge 60 ]; then why="its console did not grow for 60 s"; $V kill "$1" >/dev/null 2>&1; break; fi
+      [ $((i % 5)) = 0 ] && $V info "$1" 2>/dev/null | grep -q "^state: *stopped" && { why="it stopped"; break; }
     done
     $V logs "$1" 2>/dev/null | grep -q "insula-appliance: init reached" && return 0
-    $V info "$1" 2>/dev/null | grep -q "^state: *stopped" || return 1
+    [ -n "$why" ] || return 1
     [ $attempt = 2 ] && return 1
-    echo "VM $1 stopped before init after ${i}s; starting it once more (known nested-KVM fault). Its console and VMM log:"
+    echo "VM $1 before init after ${i}s: $why; starting it once more (known nested-KVM fault). Its console and VMM log:"
     { $V logs "$1" 2>/dev/null | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
     { tail -5 /tmp/vmstate/vms/"$1"/vmm.log 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
-    retried="; started twice: the first boot stopped before init"
+    sleep 2
+    retried="; started twice: first boot $why before init"
   done
 }
 $V create lin --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
