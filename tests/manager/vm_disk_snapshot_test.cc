@@ -144,8 +144,16 @@ TEST_F(VmDiskSnapshot, RawDiskIsRefused) {
 }
 
 TEST_F(VmDiskSnapshot, FailureOnOneDiskUndoesTheOthers) {
-  // Zero the refcount of b's last cluster (its data): b is then inconsistent
-  // and refuses a snapshot, after a already has one.
+  // Zero the refcount of b's data cluster (where qemu-img map says guest
+  // offset 0 lives; the file may end in zeroed clusters not in use): b is then
+  // inconsistent and refuses a snapshot, after a already has one.
+  uint64_t data_host = 0;
+  for (const auto& e : json::parse(run({"qemu-img", "map", "--output=json", b_}).out))
+    if (e.value("data", false) && e.contains("offset")) {
+      data_host = e["offset"].get<uint64_t>();
+      break;
+    }
+  ASSERT_NE(data_host, 0u);
   {
     std::fstream f(b_, std::ios::in | std::ios::out | std::ios::binary);
     auto be64 = [&](uint64_t off) {
@@ -158,8 +166,7 @@ TEST_F(VmDiskSnapshot, FailureOnOneDiskUndoesTheOthers) {
     };
     uint64_t cluster_size = uint64_t{1} << (be64(20) >> 32);
     uint64_t block = be64(be64(48));  // refcount table offset -> first refcount block (16-bit entries)
-    uint64_t last = fs::file_size(b_) / cluster_size - 1;
-    f.seekp(static_cast<std::streamoff>(block + last * 2));
+    f.seekp(static_cast<std::streamoff>(block + data_host / cluster_size * 2));
     f.write("\0\0", 2);
   }
   create("f", {a_, b_});
