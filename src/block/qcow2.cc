@@ -61,18 +61,14 @@ Refcounts& Qcow2Image::refcounts() {
 }
 
 std::shared_ptr<Qcow2Image::L2Table> Qcow2Image::load_l2(uint64_t l2_offset) {
-  {
-    std::lock_guard g(l2_cache_lock_);
-    auto it = l2_cache_.find(l2_offset);
-    if (it != l2_cache_.end()) return it->second;
-  }
+  auto it = l2_cache_.find(l2_offset);
+  if (it != l2_cache_.end()) return it->second;
   if (l2_offset % cs_ || l2_offset < cs_ || l2_offset >= file_end_)
     corrupt(fmt::format("L2 table offset {:#x} is invalid", l2_offset));
   std::vector<uint8_t> raw(cs_);
   file_.read(l2_offset, raw);
   auto t = std::make_shared<L2Table>(l2_entries_);
   for (uint64_t i = 0; i < l2_entries_; ++i) (*t)[i] = be64(&raw[i * 8]);
-  std::lock_guard g(l2_cache_lock_);
   if (l2_cache_.size() * cs_ >= kL2CacheBytes) l2_cache_.erase(l2_cache_.begin());
   return l2_cache_.emplace(l2_offset, t).first->second;
 }
@@ -220,7 +216,6 @@ Qcow2Image::L2Table& Qcow2Image::l2_for_write(uint64_t l1_index, uint64_t& l2_of
   file_.write(h_.l1_table_offset + l1_index * 8, e);
   l1_[l1_index] = at | kCopied;
   if (old) refcounts().release_bytes(old, cs_);
-  std::lock_guard g(l2_cache_lock_);
   if (old) l2_cache_.erase(old);
   l2_cache_[at] = t;
   l2_offset = at;

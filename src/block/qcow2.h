@@ -119,7 +119,7 @@ class Qcow2Image final : public BlockDevice {
   using L2Table = std::vector<uint64_t>;
 
   Mapping map(uint64_t offset, uint64_t max_length);  // meta_lock_ or the exclusive lock
-  std::shared_ptr<L2Table> load_l2(uint64_t l2_offset);
+  std::shared_ptr<L2Table> load_l2(uint64_t l2_offset);  // meta_lock_ or the exclusive lock
   L2Table& l2_for_write(uint64_t l1_index, uint64_t& l2_offset);  // meta_lock_ or the exclusive lock
   void read_mapped(const Mapping& m, uint64_t offset, std::span<uint8_t> out);
   void read_compressed(uint64_t entry, std::span<uint8_t> cluster);
@@ -205,9 +205,8 @@ class Qcow2Image final : public BlockDevice {
   std::vector<uint64_t> l1_;
   std::optional<qcow2::Refcounts> refcounts_;
   std::shared_mutex lock_;
-  std::mutex meta_lock_;  // under the shared lock: tables, refcounts, pending_
+  std::mutex meta_lock_;  // under the shared lock: tables (l1_, l2_cache_), refcounts, pending_
   std::vector<std::shared_ptr<Pending>> pending_;
-  std::mutex l2_cache_lock_;  // guards the cache map under the shared lock
   std::map<uint64_t, std::shared_ptr<L2Table>> l2_cache_;
   std::atomic<uint64_t> file_end_{0};  // host offsets at or past this are corrupt
 };

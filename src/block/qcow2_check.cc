@@ -165,7 +165,6 @@ CheckResult Qcow2Image::check_locked(RepairMode repair) {
     }
     if (changed) {
       file_.write(l2, raw);
-      std::lock_guard g(l2_cache_lock_);
       l2_cache_.erase(l2);
     }
   }

@@ -43,7 +43,6 @@ std::vector<Snapshot> find_listed(const ImageFile& file, const Header& h, const 
 }  // namespace
 
 void Qcow2Image::drop_l2_cache() {
-  std::lock_guard g(l2_cache_lock_);
   l2_cache_.clear();
 }
 
