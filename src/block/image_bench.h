@@ -21,6 +21,11 @@ struct BenchRequest {
   uint64_t flush_interval = 0;  // writes between flushes (0 = none)
   CacheMode cache = CacheMode::kWriteback;
   unsigned threads = 0;  // worker threads serving the requests (0 = automatic)
+  // How requests are served: kAuto picks io_uring where the image allows it
+  // (a raw file opened with cache none, requests aligned for O_DIRECT, no
+  // flush interval) and threads otherwise.
+  enum class Engine { kAuto, kThreads, kIoUring };
+  Engine engine = Engine::kAuto;
 };
 
 // Returns the elapsed seconds.

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "block/block_device.h"
-#include "devices/virtio/io_ring.h"
+#include "base/io_ring.h"
 #include "devices/virtio/rate_limiter.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/worker_pool.h"

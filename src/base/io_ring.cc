@@ -1,6 +1,6 @@
 // IoRing: liburing set-up, submission, and reaping (on an EventLoop through
 // an eventfd, or on a thread of its own).
-#include "devices/virtio/io_ring.h"
+#include "base/io_ring.h"
 
 #include <liburing.h>
 #include <sys/eventfd.h>
@@ -12,7 +12,7 @@
 
 #include "base/log.h"
 
-namespace insula::virtio {
+namespace insula {
 
 namespace {
 // The tag of the no-op that tells the reaper thread to stop.
@@ -164,4 +164,4 @@ void IoRing::reaper() {
   }
 }
 
-}  // namespace insula::virtio
+}  // namespace insula

@@ -1,5 +1,6 @@
-// IoRing: an io_uring for a device's asynchronous reads and writes; its
-// completions are handed, in batches, to a callback.
+// IoRing: an io_uring for asynchronous reads and writes (virtio-blk's direct
+// disks, `insula img bench`); its completions are handed, in batches, to a
+// callback.
 //
 // Who reaps: given an EventLoop, the loop's thread does (the ring signals an
 // eventfd the loop watches), so the thread that takes a device's kicks and
@@ -29,7 +30,7 @@
 
 struct io_uring;
 
-namespace insula::virtio {
+namespace insula {
 
 struct IoCompletion {
   uint64_t tag;  // what prepare() was given
@@ -77,4 +78,4 @@ class IoRing {
   std::thread thread_;  // without one: the reaper
 };
 
-}  // namespace insula::virtio
+}  // namespace insula
