@@ -77,14 +77,16 @@ for ROUND in $(seq 1 "$REPS"); do
   rm -f q.qcow2 i.qcow2 q.raw i.raw
   pair "convert raw->qcow2 (1 GiB, half data)" "qemu-img convert -O qcow2 src.raw q.qcow2" \
     "$INSULA img convert -O qcow2 src.raw i.qcow2"
-  pair "convert qcow2->raw" "rm -f q.raw; qemu-img convert -O raw q.qcow2 q.raw" \
-    "rm -f i.raw; $INSULA img convert -O raw i.qcow2 i.raw"
+  # The old outputs go before the timed pair: unlinking one (512 MiB of
+  # synced extents) takes ~0.16 s here, as long as qemu-img's whole convert.
+  rm -f q.raw i.raw
+  pair "convert qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw"
   cmp -s i.raw src.raw || echo "WARNING: insula qcow2->raw output differs" >&2
   rm -f q.qcow2 i.qcow2
   pair "convert -c raw->qcow2 (256 MiB text)" "qemu-img convert -c -O qcow2 text.raw q.qcow2" \
     "$INSULA img convert -c -O qcow2 text.raw i.qcow2"
-  pair "convert compressed qcow2->raw" "rm -f q.raw; qemu-img convert -O raw q.qcow2 q.raw" \
-    "rm -f i.raw; $INSULA img convert -O raw i.qcow2 i.raw"
+  rm -f q.raw i.raw
+  pair "convert compressed qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw"
   # The outputs must match, or the timings mean nothing.
   qemu-img compare -q text.raw i.qcow2 || echo "WARNING: insula convert -c output differs" >&2
   cmp -s i.raw text.raw || echo "WARNING: insula compressed qcow2->raw output differs" >&2
