@@ -40,6 +40,12 @@ pair() {  # name, qemu command, insula command (each a string); records both tim
   Q[$name]+="$q "; I[$name]+="$i "
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+# Convert inputs are read into the page cache before each pair: this machine
+# runs DAMON pageout (kdamond, action pageout on paddr), which evicts cold
+# page cache: qcow2->raw of a cold 512 MiB input took 0.48-0.51 s vs
+# 0.13-0.19 warm (insula, after drop_caches), and one run's rounds spread
+# 0.14-0.72 s for insula, 0.19-0.71 for qemu-img.
+warm() { cat "$@" >/dev/null; }
 
 # Convert inputs: a 1 GiB sparse raw file, half of it random data in 1 MiB
 # pieces; 256 MiB of repetitive text for -c.
@@ -75,17 +81,21 @@ for ROUND in $(seq 1 "$REPS"); do
     done
   done
   rm -f q.qcow2 i.qcow2 q.raw i.raw
+  warm src.raw
   pair "convert raw->qcow2 (1 GiB, half data)" "qemu-img convert -O qcow2 src.raw q.qcow2" \
     "$INSULA img convert -O qcow2 src.raw i.qcow2"
   # The old outputs go before the timed pair: unlinking one (512 MiB of
   # synced extents) takes ~0.16 s here, as long as qemu-img's whole convert.
   rm -f q.raw i.raw
+  warm q.qcow2 i.qcow2
   pair "convert qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw"
   cmp -s i.raw src.raw || echo "WARNING: insula qcow2->raw output differs" >&2
   rm -f q.qcow2 i.qcow2
+  warm text.raw
   pair "convert -c raw->qcow2 (256 MiB text)" "qemu-img convert -c -O qcow2 text.raw q.qcow2" \
     "$INSULA img convert -c -O qcow2 text.raw i.qcow2"
   rm -f q.raw i.raw
+  warm q.qcow2 i.qcow2
   pair "convert compressed qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw"
   # The outputs must match, or the timings mean nothing.
   qemu-img compare -q text.raw i.qcow2 || echo "WARNING: insula convert -c output differs" >&2
