@@ -10,8 +10,7 @@
 T=/insula-tools
 A=/appliance
 export INSULA_STATE_DIR=/tmp/state
-check() { if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi; }
-b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+. /inner_lib.sh  # check, b64
 # The last "mem total=.. free=.." line of the guest's console log.
 last_mem() { $T vm logs b | tr -d '\r' | grep '^mem total=' | tail -1; }
 mem_field() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }

@@ -5,12 +5,7 @@
 # linux_boot_test.sh collects them; each check is one ctest test.
 I=/insula
 A=/appliance
-check() {  # name, condition-status, detail
-  if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi
-}
-b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
-# field NAME FILE: the value printed by the guest as "NAME=value".
-field() { sed -n "s/^$1=\([^[:space:]]*\).*/\1/p" "$2" | tr -d '\r' | head -1; }
+. /inner_lib.sh  # check, b64, field
 
 GUEST_PROBE='echo "nproc=$(nproc)"; echo "cpuinfo=$(grep -c ^processor /proc/cpuinfo)";
 echo "memtotal=$(sed -n "s/MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo)";

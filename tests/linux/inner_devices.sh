@@ -6,9 +6,7 @@
 # for the guest, appended to the appliance's initramfs).
 I=/insula
 A=/appliance
-check() { if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi; }
-b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
-field() { sed -n "s/^$1=\([^[:space:]]*\).*/\1/p" "$2" | tr -d '\r' | head -1; }
+. /inner_lib.sh  # check, b64, field, vm_boot
 cat $A/initramfs.cpio.gz /extra.cpio >/tmp/initrd
 
 # 1. virtio-blk + ext4, virtio-rng, and a write that must reach the host file.
@@ -129,42 +127,14 @@ check overlay_commit $([ "$w" = overlay-write ]; echo $?) "base after commit rea
 # gracefully: `vm stop` presses the ACPI power button, the appliance's acpid
 # powers it off, and stop reports that the guest did it.
 V="$T vm --state-dir /tmp/vmstate"
-# Starts VM $1 and waits up to 240 s ($i) for the appliance's init. Nested
-# KVM on the test host's emulated AMD-V now and then kills a guest early in
-# its boot (a triple fault or reset) or stops running it (its console stops
-# growing; seen under QEMU as the inner VMM too: bench/devices/RESULTS.md,
-# kit_loop.sh). A VM that is gone before init, or whose console has not grown
-# for 60 s before init (it is killed), is shown (console and VMM log) and
-# started once more; $retried says so.
-start_to_init() {
-  retried=""
-  for attempt in 1 2; do
-    $V start "$1" >/tmp/"$1".start 2>&1
-    i=0 size=0 still=0 why=""
-    while ! $V logs "$1" 2>/dev/null | grep -q "insula-appliance: init reached" && [ $i -lt 240 ]; do
-      sleep 1; i=$((i + 1))
-      now=$($V logs "$1" 2>/dev/null | wc -c)
-      if [ "$now" = "$size" ]; then still=$((still + 1)); else size=$now still=0; fi
-      if [ $still -ge 60 ]; then why="its console did not grow for 60 s"; $V kill "$1" >/dev/null 2>&1; break; fi
-      [ $((i % 5)) = 0 ] && $V info "$1" 2>/dev/null | grep -q "^state: *stopped" && { why="it stopped"; break; }
-    done
-    $V logs "$1" 2>/dev/null | grep -q "insula-appliance: init reached" && return 0
-    [ -n "$why" ] || return 1
-    [ $attempt = 2 ] && return 1
-    echo "VM $1 before init after ${i}s: $why; starting it once more (known nested-KVM fault). Its console and VMM log:"
-    { $V logs "$1" 2>/dev/null | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
-    { tail -5 /tmp/vmstate/vms/"$1"/vmm.log 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
-    sleep 2
-    retried="; started twice: first boot $why before init"
-  done
-}
 $V create lin --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
-start_to_init lin
+# (started once more if nested KVM kills or stalls it before init: inner_lib.sh)
+vm_boot "$V" /tmp/vmstate lin "insula-appliance: init reached"
 sleep 2
 stop_out=$($V stop lin --timeout 60 2>&1)
 $V logs lin >/tmp/vm.log 2>&1
 echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: power button" /tmp/vm.log
-check vm_stop_power_button $? "stop: $stop_out (init after ${i}s$retried)"
+check vm_stop_power_button $? "stop: $stop_out (init after ${waited}s$retried)"
 # (echo: a console log cut mid-line must not swallow the next CHECK line)
 echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/lin.start; tail -8 /tmp/vm.log; echo; tail -5 /tmp/vmstate/vms/lin/vmm.log; echo; }
 
@@ -172,12 +142,12 @@ echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/lin.start; tail
 # API's SendCtrlAltDel): atkbd bound the i8042's keyboard, the kernel signals
 # the appliance's cad_pid watcher, which powers off.
 $V create cad --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --cmdline "console=ttyS0 panic=-1" >/dev/null 2>&1
-start_to_init cad
+vm_boot "$V" /tmp/vmstate cad "insula-appliance: init reached"
 sleep 2
 stop_out=$($V stop cad --method ctrl-alt-del --timeout 60 2>&1)
 $V logs cad >/tmp/cad.log 2>&1
 echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance: ctrl-alt-del" /tmp/cad.log
-check vm_stop_ctrl_alt_del $? "stop: $stop_out (init after ${i}s$retried)"
+check vm_stop_ctrl_alt_del $? "stop: $stop_out (init after ${waited}s$retried)"
 echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/cad.start; tail -8 /tmp/cad.log; echo; tail -5 /tmp/vmstate/vms/cad/vmm.log; echo; }
 
 echo "INNER DONE"

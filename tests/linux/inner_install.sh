@@ -16,8 +16,7 @@
 T=/insula-tools
 A=/appliance
 export INSULA_STATE_DIR=/tmp/state
-check() { if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi; }
-b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+. /inner_lib.sh  # check, b64
 # Waits (up to 240 s) for VM $1 to stop by itself.
 wait_stopped() {
   i=0

@@ -11,18 +11,15 @@
 I=/insula
 A=/appliance
 export INSULA_STATE_DIR=/tmp/insula-state
-check() {  # name, condition-status, detail
-  if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi
-}
-b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+. /inner_lib.sh  # check, b64, vm_boot
 ticks() { $I vm logs lx | tr -d '\r' | sed -n 's/^tick=\([0-9]*\) .*/\1/p'; }
 wait_ticks() {  # N TIMEOUT: until the log holds at least N tick lines
-  i=0 size=0 still=0 stalled=0
+  i=0 size=0 still=0
   while [ "$(ticks | wc -l)" -lt "$1" ] && [ $i -lt "$2" ]; do
     sleep 1; i=$((i + 1))
     now=$($I vm logs lx 2>/dev/null | wc -c)
     if [ "$now" = "$size" ]; then still=$((still + 1)); else size=$now still=0; fi
-    [ $still -ge 60 ] && { stalled=1; break; }  # the console stopped growing
+    [ $still -ge 60 ] && break  # the console stopped growing
     [ $((i % 5)) = 0 ] && stopped && break
   done
 }
@@ -34,26 +31,10 @@ sync; echo 3 >/proc/sys/vm/drop_caches; p=$(cat /mnt/f 2>/dev/null); echo "tick=
 echo "tick=$i rng=$r file=$p"; sleep 1; done'
 $I vm create lx --kernel $A/vmlinux --initrd $A/initramfs.cpio.gz --cpus 2 --memory 512M --blank-disk 64M \
   --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$LOOP")" >/dev/null
-$I vm start lx
-wait_ticks 3 240
+# Up to its third tick (started once more if nested KVM kills or stalls it
+# before: inner_lib.sh).
+vm_boot "$I vm" $INSULA_STATE_DIR lx '^tick=3 '
 n=$(ticks | wc -l)
-retried=""
-if [ "$n" = 0 ] && { [ $stalled = 1 ] || stopped; }; then
-  # Nested KVM on the test host's emulated AMD-V now and then kills a guest
-  # early in its boot (a triple fault or reset) or stops running it (its
-  # console stops growing); seen under QEMU as the inner VMM too
-  # (bench/devices/RESULTS.md). Before its first tick: once more.
-  why="it stopped"; [ $stalled = 1 ] && why="its console did not grow for 60 s"
-  echo "VM lx before its first tick after ${i}s: $why; starting it once more (known nested-KVM fault). Its console and VMM log:"
-  { $I vm logs lx | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
-  { tail -5 $INSULA_STATE_DIR/vms/lx/vmm.log 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
-  [ $stalled = 1 ] && $I vm kill lx >/dev/null 2>&1
-  sleep 2
-  $I vm start lx
-  wait_ticks 3 240
-  n=$(ticks | wc -l)
-  retried=" (started twice: first boot $why before its first tick)"
-fi
 check linux_snapshot_guest_runs $([ "$n" -ge 3 ]; echo $?) "ticks before the snapshot: $n$retried"
 if [ "$n" -lt 3 ]; then  # what the VM and its VMM said, for the log
   $I vm list

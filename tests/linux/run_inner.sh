@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One Linux-guest tier run: INNER_SCRIPT (tests/linux/inner_*.sh) runs inside
 # the emulated-hardware test host with insula's binaries at /insula and
-# /insula-tools and the guest appliance at /appliance; its "CHECK <name>
+# /insula-tools, the guest appliance at /appliance and the scripts' shared
+# helpers at /inner_lib.sh; its "CHECK <name>
 # PASS|FAIL ..." lines are stored in BUILD_DIR/tests/linux/CHECKS_FILE for
 # check.sh (one ctest test per check). Extra arguments go to `testhost run`
 # (--timeout, --memory, more --file's).
@@ -18,7 +19,7 @@ appliance=$root/.cache/appliance
 [ -f "$appliance/vmlinux" ] || "$root/scripts/prepare.d/30-appliance.sh" >&2 || { echo "cannot build the appliance"; exit 1; }
 "$root/tests/nested/testhost" run "$@" \
   --file "$build/insula:/insula" --file "$build/insula-tools:/insula-tools" --file "$appliance:/appliance" \
-  --file "$here/$inner:/inner.sh" -- sh /inner.sh >"$out.log" 2>&1
+  --file "$here/inner_lib.sh:/inner_lib.sh" --file "$here/$inner:/inner.sh" -- sh /inner.sh >"$out.log" 2>&1
 st=$?
 grep '^CHECK ' "$out.log" | tr -d '\r' >"$out"
 grep -v '^CHECK ' "$out.log" | tail -40

@@ -1,0 +1,50 @@
+# Shared by the tests/linux/inner_*.sh scripts, which source it: run_inner.sh
+# copies it into the test host as /inner_lib.sh. POSIX sh (busybox).
+
+# check NAME STATUS DETAIL: one result line for check.sh (status 0 = pass).
+check() {
+  if [ "$2" = 0 ]; then echo "CHECK $1 PASS $3"; else echo "CHECK $1 FAIL $3"; fi
+}
+# b64 TEXT: TEXT in base64 on one line (for insula.run= on a kernel cmdline).
+b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
+# field NAME FILE: the value printed by the guest as "NAME=value".
+field() { sed -n "s/^$1=\([^[:space:]]*\).*/\1/p" "$2" | tr -d '\r' | head -1; }
+
+# vm_boot VM STATE_DIR NAME PATTERN [SECONDS]: starts the managed VM NAME
+# with VM (the `insula vm` command and its options, e.g. "/insula-tools vm
+# --state-dir D"; STATE_DIR is that folder, for the VMM log) and waits up to SECONDS (240) for a console line matching PATTERN (grep
+# basic regex). Nested KVM on the test host's emulated AMD-V now and then
+# kills a guest early in its boot (a triple fault or reset) or stops running
+# it (its console stops growing); QEMU as the inner VMM shows the same
+# (bench/devices/RESULTS.md, kit_loop.sh). A VM that stopped before PATTERN,
+# or whose console has not grown for VM_BOOT_STALL (60) s (it is killed), is
+# shown (console and VMM log tails) and started once more. Returns 0 once PATTERN shows;
+# sets $waited (seconds of the last boot) and $retried ("" or
+# "; started twice: first boot <why>", for a check's detail).
+vm_boot() {
+  _vm=$1 _dir=$2 _name=$3 _pattern=$4 _limit=${5:-240}
+  retried=""
+  for _attempt in 1 2; do
+    $_vm start "$_name" >/tmp/"$_name".start 2>&1
+    waited=0 _size=0 _still=0 _why=""
+    while ! $_vm logs "$_name" 2>/dev/null | tr -d '\r' | grep -q "$_pattern" && [ $waited -lt "$_limit" ]; do
+      sleep 1; waited=$((waited + 1))
+      _now=$($_vm logs "$_name" 2>/dev/null | wc -c)
+      if [ "$_now" = "$_size" ]; then _still=$((_still + 1)); else _size=$_now _still=0; fi
+      if [ $_still -ge "${VM_BOOT_STALL:-60}" ]; then
+        _why="its console did not grow for ${VM_BOOT_STALL:-60} s"
+        $_vm kill "$_name" >/dev/null 2>&1
+        break
+      fi
+      [ $((waited % 5)) = 0 ] && $_vm info "$_name" 2>/dev/null | grep -q "^state: *stopped" && { _why="it stopped"; break; }
+    done
+    $_vm logs "$_name" 2>/dev/null | tr -d '\r' | grep -q "$_pattern" && return 0
+    [ -n "$_why" ] || return 1
+    [ $_attempt = 2 ] && return 1
+    echo "VM $_name: no '$_pattern' after ${waited}s: $_why; starting it once more (known nested-KVM fault). Its console and VMM log:"
+    { $_vm logs "$_name" 2>/dev/null | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
+    { tail -5 "$_dir/vms/$_name/vmm.log" 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
+    sleep 2
+    retried="; started twice: first boot $_why"
+  done
+}

@@ -1,0 +1,59 @@
+#!/bin/sh
+# vm_boot (inner_lib.sh) on the host, against a fake `insula vm`: a boot that
+# reaches the pattern, one that stalls (killed, started again), one that stops
+# before it (started again), and one that fails twice (no third start). The
+# real thing fires only when nested KVM misbehaves, so this is what keeps the
+# retry honest. Prints "N passed, N failed"; exits 1 on a failure.
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/inner_lib.sh"
+work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
+# The fake: boot K of VM x follows the script in $work/plan (one word per
+# boot: ok, stall, stop); each start appends to the console what that boot
+# prints, over a second or two, from a background process.
+cat >"$work/vm" <<'FAKE'
+#!/bin/sh
+w=$(dirname "$0"); cmd=$1 name=$2
+case $cmd in
+start)
+  n=$(($(cat "$w/starts" 2>/dev/null || echo 0) + 1)); echo $n >"$w/starts"
+  what=$(sed -n "${n}p" "$w/plan"); echo running >"$w/state"
+  (echo "boot $n: early" >>"$w/console"; sleep 1
+   case $what in
+   ok) echo "boot $n: init reached" >>"$w/console";;
+   stall) : ;;  # prints nothing more
+   stop) echo "boot $n: triple fault" >>"$w/console"; echo stopped >"$w/state";;
+   esac) >/dev/null 2>&1 &
+  ;;
+logs) cat "$w/console" 2>/dev/null;;
+info) echo "state:    $(cat "$w/state")";;
+kill) echo killed >>"$w/kills"; echo stopped >"$w/state";;
+esac
+FAKE
+chmod +x "$work/vm"
+mkdir -p "$work/vms/x"; echo "vmm said something" >"$work/vms/x/vmm.log"
+pass=0 fail=0
+expect() {  # name, condition status, detail
+  if [ "$2" = 0 ]; then pass=$((pass + 1)); echo "PASS $1"; else fail=$((fail + 1)); echo "FAIL $1: $3"; fi
+}
+run() {  # stall limit, plan words...: runs vm_boot
+  stall=$1; shift
+  rm -f "$work/console" "$work/starts" "$work/kills" "$work/state"
+  printf '%s\n' "$@" >"$work/plan"
+  VM_BOOT_STALL=$stall vm_boot "$work/vm" "$work" x "init reached" 30 >"$work/out" 2>&1
+  st=$?
+  starts=$(cat "$work/starts"); kills=0
+  [ -f "$work/kills" ] && kills=$(wc -l <"$work/kills")
+}
+run 3 ok
+expect first_boot $([ $st = 0 ] && [ "$starts" = 1 ] && [ -z "$retried" ]; echo $?) "st=$st starts=$starts retried='$retried'"
+run 3 stall ok
+expect stall_then_ok $([ $st = 0 ] && [ "$starts" = 2 ] && [ "$kills" = 1 ] && echo "$retried" | grep -q "did not grow for 3 s" &&
+  grep -q "console: boot 1: early" "$work/out" && grep -q "vmm.log: vmm said something" "$work/out"; echo $?) \
+  "st=$st starts=$starts kills=$kills retried='$retried' out: $(cat "$work/out")"
+run 8 stop ok  # a stop shows at the 5-s poll of `vm info`
+expect stop_then_ok $([ $st = 0 ] && [ "$starts" = 2 ] && [ "$kills" = 0 ] && echo "$retried" | grep -q "it stopped"; echo $?) \
+  "st=$st starts=$starts kills=$kills retried='$retried'"
+run 3 stall stop ok
+expect gives_up_after_two $([ $st != 0 ] && [ "$starts" = 2 ]; echo $?) "st=$st starts=$starts"
+echo "$pass passed, $fail failed"
+[ $fail = 0 ]
