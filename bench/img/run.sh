@@ -19,9 +19,23 @@ mkdir -p "$DIR"
 INSULA=$(realpath "$INSULA")
 cd "$DIR"
 
-secs() {  # run a command, print its wall time in seconds
-  local t0 t1
+# Memory on this machine (a VM itself, virtio_balloon bound) is not uniform
+# in cost, most likely because free pages go back to its host after a few
+# seconds and the first touch of one is then a host fault (the cause is not
+# proven: touching 1 GiB in another process first did not help). Measured
+# 2026-12-02: qemu-img convert
+# qcow2->raw (512 MiB written to the page cache) took 1.43-1.66 s, nearly all
+# system time, when run 5 s after the previous output was deleted, and
+# 0.18-0.20 s right after the delete, whose freed page cache it reused; in a
+# pair, the second tool got 0.36-0.48 s. And DAMON pageout evicts cold page
+# cache: a cold 512 MiB input took 0.48-0.51 s vs 0.13-0.19 warm. So each
+# timed convert starts the same way, untimed, right before its clock: its
+# input read into the page cache, then its previous output deleted.
+secs() {  # prep command (string, may be empty), command...: prints the command's wall time in seconds
+  local t0 t1 prep=$1
+  shift
   sync
+  [ -z "$prep" ] || bash -c "$prep"
   t0=$(date +%s.%N)
   "$@" >/dev/null
   t1=$(date +%s.%N)
@@ -29,23 +43,20 @@ secs() {  # run a command, print its wall time in seconds
 }
 declare -A Q I
 ROWS=()
-pair() {  # name, qemu command, insula command (each a string); records both times
+# pair NAME QEMU-COMMAND INSULA-COMMAND [QEMU-PREP INSULA-PREP]: records both
+# times; the tools take turns going first, round by round.
+pair() {
   local name=$1 q i
   if [ $((ROUND % 2)) = 1 ]; then
-    q=$(secs bash -c "$2"); i=$(secs bash -c "$3")
+    q=$(secs "${4:-}" bash -c "$2"); i=$(secs "${5:-}" bash -c "$3")
   else
-    i=$(secs bash -c "$3"); q=$(secs bash -c "$2")
+    i=$(secs "${5:-}" bash -c "$3"); q=$(secs "${4:-}" bash -c "$2")
   fi
   [ "$ROUND" = 1 ] && ROWS+=("$name")
   Q[$name]+="$q "; I[$name]+="$i "
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-# Convert inputs are read into the page cache before each pair: this machine
-# runs DAMON pageout (kdamond, action pageout on paddr), which evicts cold
-# page cache: qcow2->raw of a cold 512 MiB input took 0.48-0.51 s vs
-# 0.13-0.19 warm (insula, after drop_caches), and one run's rounds spread
-# 0.14-0.72 s for insula, 0.19-0.71 for qemu-img.
-warm() { cat "$@" >/dev/null; }
+prep() { echo "cat $1 >/dev/null; rm -f $2"; }  # input, old output: the prep of a timed convert
 
 # Convert inputs: a 1 GiB sparse raw file, half of it random data in 1 MiB
 # pieces; 256 MiB of repetitive text for -c.
@@ -81,22 +92,15 @@ for ROUND in $(seq 1 "$REPS"); do
     done
   done
   rm -f q.qcow2 i.qcow2 q.raw i.raw
-  warm src.raw
   pair "convert raw->qcow2 (1 GiB, half data)" "qemu-img convert -O qcow2 src.raw q.qcow2" \
-    "$INSULA img convert -O qcow2 src.raw i.qcow2"
-  # The old outputs go before the timed pair: unlinking one (512 MiB of
-  # synced extents) takes ~0.16 s here, as long as qemu-img's whole convert.
-  rm -f q.raw i.raw
-  warm q.qcow2 i.qcow2
-  pair "convert qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw"
+    "$INSULA img convert -O qcow2 src.raw i.qcow2" "$(prep src.raw q.qcow2)" "$(prep src.raw i.qcow2)"
+  pair "convert qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw" \
+    "$(prep q.qcow2 q.raw)" "$(prep i.qcow2 i.raw)"
   cmp -s i.raw src.raw || echo "WARNING: insula qcow2->raw output differs" >&2
-  rm -f q.qcow2 i.qcow2
-  warm text.raw
   pair "convert -c raw->qcow2 (256 MiB text)" "qemu-img convert -c -O qcow2 text.raw q.qcow2" \
-    "$INSULA img convert -c -O qcow2 text.raw i.qcow2"
-  rm -f q.raw i.raw
-  warm q.qcow2 i.qcow2
-  pair "convert compressed qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw"
+    "$INSULA img convert -c -O qcow2 text.raw i.qcow2" "$(prep text.raw q.qcow2)" "$(prep text.raw i.qcow2)"
+  pair "convert compressed qcow2->raw" "qemu-img convert -O raw q.qcow2 q.raw" "$INSULA img convert -O raw i.qcow2 i.raw" \
+    "$(prep q.qcow2 q.raw)" "$(prep i.qcow2 i.raw)"
   # The outputs must match, or the timings mean nothing.
   qemu-img compare -q text.raw i.qcow2 || echo "WARNING: insula convert -c output differs" >&2
   cmp -s i.raw text.raw || echo "WARNING: insula compressed qcow2->raw output differs" >&2
