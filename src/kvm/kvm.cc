@@ -140,7 +140,7 @@ std::vector<uint32_t> Kvm::query_msr_index_list() const {
   return out;
 }
 
-Vm::Vm(const Kvm& kvm) : kvm_(kvm) {
+Vm::Vm(const Kvm& kvm) {
   int fd;
   do {
     fd = ::ioctl(kvm.fd(), KVM_CREATE_VM, 0);

@@ -78,7 +78,6 @@ class Vm {
   void set_clock(const kvm_clock_data& c);
 
  private:
-  const Kvm& kvm_;
   UniqueFd fd_;
 };
 
