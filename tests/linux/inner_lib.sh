@@ -48,3 +48,16 @@ vm_boot() {
     retried="; started twice: first boot $_why"
   done
 }
+
+# vm_threads VM NAME: the VMM's threads (state, kernel wait channel), to tell
+# a guest that nested KVM stopped running (vCPU threads in state R inside
+# KVM_RUN, as bench/devices/kit_loop.sh saw) from one its VMM stopped
+# running (threads asleep, e.g. in a futex).
+vm_threads() {
+  _pid=$($1 list 2>/dev/null | awk -v n="$2" '$1 == n {print $NF}')
+  case $_pid in ''|-|*[!0-9]*) echo "  threads: VM $2 has no VMM process"; return;; esac
+  for _t in /proc/"$_pid"/task/*; do
+    echo "  thread ${_t##*/}: state $(cut -d' ' -f3 "$_t/stat" 2>/dev/null), wchan $(cat "$_t/wchan" 2>/dev/null)," \
+      "stack $(head -3 "$_t/stack" 2>/dev/null | sed 's/^.*\] //' | tr '\n' ' ')"
+  done
+}

@@ -3,7 +3,8 @@
 # reaches the pattern, one that stalls (killed, started again), one that stops
 # before it (started again), and one that fails twice (no third start). The
 # real thing fires only when nested KVM misbehaves, so this is what keeps the
-# retry honest. Prints "N passed, N failed"; exits 1 on a failure.
+# retry honest. Also vm_threads (the VMM's threads, for a stalled guest).
+# Prints "N passed, N failed"; exits 1 on a failure.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/inner_lib.sh"
 work=$(mktemp -d); trap 'rm -rf "$work"' EXIT
@@ -25,6 +26,7 @@ start)
    esac) >/dev/null 2>&1 &
   ;;
 logs) cat "$w/console" 2>/dev/null;;
+list) echo "NAME STATE CPUS MEMORY PID"; echo "x running 1 64 MiB $(cat "$w/pid" 2>/dev/null || echo -)";;
 info) echo "state:    $(cat "$w/state")";;
 kill) echo killed >>"$w/kills"; echo stopped >"$w/state";;
 esac
@@ -55,5 +57,12 @@ expect stop_then_ok $([ $st = 0 ] && [ "$starts" = 2 ] && [ "$kills" = 0 ] && ec
   "st=$st starts=$starts kills=$kills retried='$retried'"
 run 3 stall stop ok
 expect gives_up_after_two $([ $st != 0 ] && [ "$starts" = 2 ]; echo $?) "st=$st starts=$starts"
+# vm_threads: one line per thread of the VMM process, with its state.
+sleep 30 & echo $! >"$work/pid"
+vm_threads "$work/vm" x >"$work/out" 2>&1
+expect threads_listed $(grep -q "^  thread $(cat "$work/pid"): state S" "$work/out"; echo $?) "out: $(cat "$work/out")"
+kill "$(cat "$work/pid")"; rm -f "$work/pid"
+vm_threads "$work/vm" x >"$work/out" 2>&1
+expect threads_no_vmm $(grep -q "has no VMM process" "$work/out"; echo $?) "out: $(cat "$work/out")"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

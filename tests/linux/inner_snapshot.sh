@@ -75,6 +75,12 @@ wait_ticks $((n + 2)) 30
 m=$(ticks | wc -l)
 check linux_bad_snapshot_refused $([ $st != 0 ] && grep -q truncated /tmp/bad.out && [ "$m" -ge $((n + 2)) ]; echo $?) \
   "status=$st: $(head -c 200 /tmp/bad.out); ticks $n -> $m"
+if [ "$m" -lt $((n + 2)) ]; then  # the guest stopped ticking: why (seen once, 2026-12-02, console cut mid-line)
+  $I vm list
+  vm_threads "$I vm" lx
+  tail -5 $INSULA_STATE_DIR/vms/lx/vmm.log 2>/dev/null | sed 's/^/vmm.log: /'
+  { $I vm logs lx | tr -d '\r' | tail -5; echo; } | sed 's/^/console: /'
+fi
 $I vm snapshot-rm lx s1 >/dev/null; $I vm snapshot-rm lx s2 >/dev/null
 $I vm stop lx >/dev/null
 disk=$INSULA_STATE_DIR/vms/lx/blank0.qcow2
