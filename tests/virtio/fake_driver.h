@@ -107,6 +107,12 @@ class FakeDriver {
     return v;
   }
   void kick(uint16_t q) { pci_.notify(q); }
+  // The device's used index of queue q as the guest would read it now.
+  uint16_t used_idx(uint16_t q) {
+    uint16_t idx = 0;
+    ram_.mem.read_obj(queues_[q].used + 2, idx);
+    return idx;
+  }
   // Next used entry (id, len), if any.
   std::optional<std::pair<uint32_t, uint32_t>> used(uint16_t q) {
     Queue& s = queues_[q];

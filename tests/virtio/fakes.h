@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <mutex>
 #include <new>
 #include <utility>
@@ -38,7 +39,9 @@ class RecordingMsi : public MsiSender {
   void send(uint64_t address, uint32_t data) override {
     std::lock_guard lock(mu);
     sent.emplace_back(address, data);
+    if (on_send) on_send();
   }
+  std::function<void()> on_send;  // runs (under mu) as each message is sent
   size_t count() {
     std::lock_guard lock(mu);
     return sent.size();

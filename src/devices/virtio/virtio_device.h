@@ -57,15 +57,19 @@ class VirtioHost {
 
 // Serves every chain the driver has made available on queue q: pops it,
 // hands it to handle(chain), which returns how many bytes it wrote into the
-// chain, puts it on the used ring, and raises the queue's interrupt once at
-// the end. A malformed chain flags the device (NEEDS_RESET) and stops.
-// admit(chain) may refuse a chain (a rate limiter): it goes back on the
-// queue and serving stops until the device is called again.
-template <typename Handle, typename Admit>
-void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit) {
+// chain, and puts it on the used ring. The queue's interrupt is raised once
+// after the last chain of the batch, and also right after any chain for
+// which signal_now(chain) is true, so the driver learns of that one without
+// waiting for the rest (as its EVENT_IDX allows: an interrupt when the used
+// index passes used_event, not one per chain). A malformed chain flags the
+// device (NEEDS_RESET) and stops. admit(chain) may refuse a chain (a rate
+// limiter): it goes back on the queue and serving stops until the device is
+// called again.
+template <typename Handle, typename Admit, typename SignalNow>
+void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit, SignalNow&& signal_now) {
   Virtqueue& vq = host.queue(q);
   const GuestMemory& mem = host.memory();
-  bool used = false;
+  bool unsignalled = false;
   DescChain chain;  // one per batch: pop() refills it, its vectors keep their capacity
   for (;;) {
     std::string why;
@@ -84,9 +88,18 @@ void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit) {
       break;
     }
     vq.add_used(mem, chain.head, handle(chain));
-    used = true;
+    unsignalled = true;
+    if (signal_now(chain)) {
+      host.signal_used(q);
+      unsignalled = false;
+    }
   }
-  if (used) host.signal_used(q);
+  if (unsignalled) host.signal_used(q);
+}
+
+template <typename Handle, typename Admit>
+void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit) {
+  serve_queue(host, q, std::forward<Handle>(handle), std::forward<Admit>(admit), [](const DescChain&) { return false; });
 }
 
 template <typename Handle>

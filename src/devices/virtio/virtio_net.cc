@@ -16,6 +16,7 @@ namespace insula::virtio {
 namespace {
 constexpr size_t kRx = 0, kTx = 1;
 constexpr size_t kMaxFrame = kNetHdrSize + 65535 + 14;  // GSO frames up to 64 KiB
+constexpr size_t kMaxEthernetFrame = 1514;  // MTU 1500 + header: larger is GSO
 constexpr size_t kMaxIov = 1024;
 
 // Copies len bytes to byte offset off of a chain's writable buffers (a
@@ -304,6 +305,13 @@ void VirtioNet::receive_locked() {
   }
 }
 
+// A sent GSO frame (more than one Ethernet frame) is offered back to the
+// guest at once, not after the writev of the rest of the batch (subject to
+// its EVENT_IDX): Linux's TCP keeps a socket's bytes charged against its
+// small-queue limit until their tx buffers come back, so late completions
+// hold a bulk sender back. Small frames (ACKs, mostly) wait for the batch's
+// one interrupt: an interrupt each cost the receiving guest 10-20% of its
+// host->guest throughput when every frame signalled (bench/devices/RESULTS.md).
 void VirtioNet::transmit_locked() {
   const GuestMemory& mem = host_->memory();
   iovec* iov = iov_.data();
@@ -331,7 +339,7 @@ void VirtioNet::transmit_locked() {
     return 0;
   }, [&](const DescChain& chain) {
     return tx_limiter_->try_take(chain.readable_len > kNetHdrSize ? chain.readable_len - kNetHdrSize : 0);
-  });
+  }, [](const DescChain& chain) { return chain.readable_len > kNetHdrSize + kMaxEthernetFrame; });
   if (used) counters_.tx_batches++;
 }
 
