@@ -30,9 +30,12 @@ namespace {
 // with 16 threads, 1.70-1.77 with 64; overwrites 0.61-0.99 vs 0.38-0.54;
 // reads 0.84-1.10 vs 0.55-0.70. (16 had been 2-2.5x faster than 4.)
 constexpr unsigned kDirectThreads = 64;
-// The most requests one ring keeps in flight (io_uring allows 32768 entries;
-// a deeper -d changes nothing measurable on one file).
+// The most requests one ring keeps in flight (io_uring allows 32768
+// entries): bounds the buffers a huge -d would allocate.
 constexpr unsigned kMaxRingDepth = 4096;
+// The largest request the ring takes: a completion reports its bytes in an
+// int32, and Linux moves at most ~2 GiB per read or write.
+constexpr uint64_t kMaxRingRequest = 1 << 30;
 
 struct AlignedBuffer {
   explicit AlignedBuffer(size_t bytes) {
@@ -59,6 +62,7 @@ std::string ring_refusal(const BenchRequest& req, uint64_t step, BlockDevice& de
   BlockDevice::DirectAccess direct = dev.direct_access();
   if (direct.fd < 0) return "the image is not a raw file opened with cache none";
   if (req.flush_interval) return "a flush interval needs the thread pool";
+  if (req.size > kMaxRingRequest) return "requests larger than 1 GiB need the thread pool";
   uint64_t a = direct.align;
   uint64_t span = dev.size() - req.size + 1;
   // Offsets that wrap at the end of the disk stay aligned only if the

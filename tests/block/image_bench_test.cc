@@ -92,6 +92,13 @@ TEST(ImageBench, IoUringRefusesWhatItCannotServe) {
   r = direct_write(dir / "d.raw", Engine::kIoUring);
   r.flush_interval = 10;
   refused(r, "flush interval");
+  r = direct_write(dir / "d.raw", Engine::kIoUring);
+  create_raw(dir / "big.raw", 4ull << 30);  // sparse; refused before any I/O
+  r.path = dir / "big.raw";
+  r.size = r.step = 2ull << 30;
+  r.offset = 0;
+  r.count = 1;
+  refused(r, "larger than 1 GiB");
   // Wrapping at the end of the disk: the span (disk - size + 1) is not
   // aligned, so wrapped offsets would not be.
   r = direct_write(dir / "d.raw", Engine::kIoUring);
