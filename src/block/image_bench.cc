@@ -78,6 +78,7 @@ std::string ring_refusal(const BenchRequest& req, uint64_t step, BlockDevice& de
 // that finished; nothing else submits once the first batch is out.
 // Returns false, doing nothing, when io_uring is not available.
 bool run_ring(const BenchRequest& req, uint64_t step, BlockDevice& dev) {
+  if (req.count == 0) return true;  // (a ring of no entries cannot be made)
   const int fd = dev.direct_access().fd;
   const uint64_t disk = dev.size();
   const unsigned slots = unsigned(std::min<uint64_t>({req.depth ? req.depth : 1, req.count, kMaxRingDepth}));
