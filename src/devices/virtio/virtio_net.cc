@@ -310,7 +310,7 @@ void VirtioNet::receive_locked() {
 // its EVENT_IDX): Linux's TCP keeps a socket's bytes charged against its
 // small-queue limit until their tx buffers come back, so late completions
 // hold a bulk sender back. Small frames (ACKs, mostly) wait for the batch's
-// one interrupt: an interrupt each cost the receiving guest 10-20% of its
+// one interrupt: an interrupt each cost the receiving guest 2-20% of its
 // host->guest throughput when every frame signalled (bench/devices/RESULTS.md).
 void VirtioNet::transmit_locked() {
   const GuestMemory& mem = host_->memory();
