@@ -5,8 +5,10 @@
 
 #include <algorithm>
 #include <cstring>
+#include <stdexcept>
 
 #include "base/error.h"
+#include "base/log.h"
 #include "block/qcow2_compress.h"
 
 namespace insula::block {
@@ -69,8 +71,47 @@ std::shared_ptr<Qcow2Image::L2Table> Qcow2Image::load_l2(uint64_t l2_offset) {
   file_.read(l2_offset, raw);
   auto t = std::make_shared<L2Table>(l2_entries_);
   for (uint64_t i = 0; i < l2_entries_; ++i) (*t)[i] = be64(&raw[i * 8]);
-  if (l2_cache_.size() * cs_ >= kL2CacheBytes) l2_cache_.erase(l2_cache_.begin());
+  if (l2_cache_.size() * cs_ >= kL2CacheBytes) {
+    auto victim = l2_cache_.begin();
+    if (auto d = l2_dirty_.find(victim->first); d != l2_dirty_.end()) {
+      write_l2_entries(victim->first, *victim->second, d->second.first, d->second.second - d->second.first);
+      l2_dirty_.erase(d);
+    }
+    l2_cache_.erase(victim);
+  }
   return l2_cache_.emplace(l2_offset, t).first->second;
+}
+
+void Qcow2Image::hold_back_l2(uint64_t l2_offset, uint64_t first, uint64_t count) {
+  auto [it, fresh] = l2_dirty_.try_emplace(l2_offset, first, first + count);
+  if (!fresh) {
+    it->second.first = std::min(it->second.first, first);
+    it->second.second = std::max(it->second.second, first + count);
+  }
+}
+
+void Qcow2Image::write_back_l2() {
+  while (!l2_dirty_.empty()) {
+    auto [offset, range] = *l2_dirty_.begin();
+    auto t = l2_cache_.find(offset);
+    if (t == l2_cache_.end()) throw std::logic_error("qcow2: held-back L2 entries of a table no longer cached");
+    write_l2_entries(offset, *t->second, range.first, range.second - range.first);
+    l2_dirty_.erase(offset);  // after the write: a failed one stays held back
+  }
+}
+
+std::unique_lock<std::shared_mutex> Qcow2Image::exclusive() {
+  std::unique_lock<std::shared_mutex> lk(lock_);
+  write_back_l2();
+  return lk;
+}
+
+Qcow2Image::~Qcow2Image() {
+  try {
+    write_back_l2();
+  } catch (const std::exception& e) {
+    INSULA_LOG_WARN("qcow2 '{}': L2 entries not written at close: {}", file_.path(), e.what());
+  }
 }
 
 void Qcow2Image::compressed_range(uint64_t entry, uint64_t& host, uint64_t& length) const {
@@ -216,7 +257,11 @@ Qcow2Image::L2Table& Qcow2Image::l2_for_write(uint64_t l1_index, uint64_t& l2_of
   file_.write(h_.l1_table_offset + l1_index * 8, e);
   l1_[l1_index] = at | kCopied;
   if (old) refcounts().release_bytes(old, cs_);
-  if (old) l2_cache_.erase(old);
+  if (old) {
+    // Its held-back entries are in the copy, written whole above.
+    l2_dirty_.erase(old);
+    l2_cache_.erase(old);
+  }
   l2_cache_[at] = t;
   l2_offset = at;
   return *t;
@@ -257,7 +302,7 @@ void Qcow2Image::write_compressed(uint64_t offset, std::span<const uint8_t> data
   std::vector<uint8_t> cluster(cs_, 0);
   std::memcpy(cluster.data(), data.data(), data.size());
   auto packed = compress_cluster(h_.compression_type, cluster);
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   if (!packed) {
     write_locked(offset, data);
     return;
@@ -308,7 +353,7 @@ void Qcow2Image::set_entries(uint64_t offset, uint64_t length, uint64_t want) {
 
 void Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, bool /*may_unmap*/) {
   check_writable();
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   check_range(offset, length);
   uint64_t end = offset + length;
   uint64_t a = (offset + cs_ - 1) & ~(cs_ - 1);
@@ -338,7 +383,7 @@ void Qcow2Image::write_zeroes(uint64_t offset, uint64_t length, bool /*may_unmap
 
 void Qcow2Image::discard(uint64_t offset, uint64_t length) {
   check_writable();
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   check_range(offset, length);
   if (h_.version < 3 && backing_) return;  // cannot hide backing data in v2: discard is only a hint
   uint64_t end = offset + length;
@@ -355,6 +400,11 @@ uint64_t Qcow2Image::zero_entry() const {
 
 void Qcow2Image::flush() {
   if (read_only_) return;
+  {
+    std::shared_lock lk(lock_);
+    std::lock_guard g(meta_lock_);
+    write_back_l2();
+  }
   file_.sync();
 }
 

@@ -60,6 +60,8 @@ struct CheckResult {
 class Qcow2Image final : public BlockDevice {
  public:
   Qcow2Image(ImageFile file, qcow2::Header header, bool read_only, std::unique_ptr<BlockDevice> backing);
+  // Writes the L2 entries still held back (see l2_dirty_); no sync.
+  ~Qcow2Image() override;
 
   uint64_t size() const override { return h_.size; }
   bool read_only() const override { return read_only_; }
@@ -180,6 +182,19 @@ class Qcow2Image final : public BlockDevice {
   void require_consistent(const std::string& action);
   std::vector<uint64_t> read_l1(uint64_t offset, uint32_t entries);
   void drop_l2_cache();
+  // The exclusive lock, with every held-back L2 entry written first: whatever
+  // runs under it may read tables from the file or switch to new ones.
+  std::unique_lock<std::shared_mutex> exclusive();
+  // Fresh allocations' L2 entries are held back in memory (like QEMU's
+  // metadata cache) and written by flush(), by exclusive(), when their table
+  // leaves the cache, and on close: each buffered write of one took ext4's
+  // inode lock exclusively under meta_lock_, which stalled every direct write
+  // in flight (bench/img/RESULTS.md). Only entries that replace nothing are
+  // held back, so a crash loses an unflushed write (allowed) and leaks its
+  // cluster (refcount already 1), never more. Under meta_lock_ or the
+  // exclusive lock.
+  void hold_back_l2(uint64_t l2_offset, uint64_t first, uint64_t count);
+  void write_back_l2();
   // What the image is to hold after a snapshot operation: disk size, active
   // L1 entries (COPIED flags are recomputed), snapshots with their L1 entries
   // (l1_table_offset 0: a new table).
@@ -208,6 +223,9 @@ class Qcow2Image final : public BlockDevice {
   std::mutex meta_lock_;  // under the shared lock: tables (l1_, l2_cache_), refcounts, pending_
   std::vector<std::shared_ptr<Pending>> pending_;
   std::map<uint64_t, std::shared_ptr<L2Table>> l2_cache_;
+  // Cached L2 tables (by offset) whose entries [first, end) are newer in
+  // memory than in the file (hold_back_l2).
+  std::map<uint64_t, std::pair<uint64_t, uint64_t>> l2_dirty_;
   std::atomic<uint64_t> file_end_{0};  // host offsets at or past this are corrupt
 };
 

@@ -94,7 +94,7 @@ void Qcow2Image::write(uint64_t offset, std::span<const uint8_t> buf) {
     }
     if (r.needs_exclusive) {
       lk.unlock();
-      std::unique_lock x(lock_);
+      auto x = exclusive();
       check_range(offset, buf.size());
       write_locked(pos, buf.subspan(pos - offset));
       return;
@@ -229,6 +229,12 @@ void Qcow2Image::commit_alloc(const AllocRun& r) {
   uint64_t l2_offset = 0;
   L2Table& t = l2_for_write(r.l1_index, l2_offset);
   for (uint64_t j = 0; j < r.count; ++j) t[r.first + j] = (r.host + j * cs_) | kCopied;
+  // Entries that replace nothing wait for a flush (hold_back_l2); one that
+  // replaces a cluster is written before that cluster loses its reference.
+  if (std::all_of(r.old.begin(), r.old.end(), [](uint64_t e) { return e == 0; })) {
+    hold_back_l2(l2_offset, r.first, r.count);
+    return;
+  }
   write_l2_entries(l2_offset, t, r.first, r.count);
   for (uint64_t e : r.old) release_entry(e);
 }

@@ -13,7 +13,7 @@ namespace insula::block {
 using namespace qcow2;
 
 CheckResult Qcow2Image::check(RepairMode repair) {
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   return check_locked(repair);
 }
 

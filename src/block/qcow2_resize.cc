@@ -13,7 +13,7 @@ void Qcow2Image::resize(uint64_t new_size, bool allow_shrink) {
   uint64_t old_size = h_.size;
   if (new_size < old_size && !allow_shrink)
     throw error("shrinking '{}' would lose data past {} bytes; pass --shrink if that is intended", file_.path(), new_size);
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   if (new_size < old_size) {
     uint64_t from = (new_size + cs_ - 1) & ~(cs_ - 1);
     if (from < old_size) set_entries(from, old_size - from, 0);
@@ -66,7 +66,7 @@ void Qcow2Image::resize(uint64_t new_size, bool allow_shrink) {
 
 void Qcow2Image::make_empty() {
   check_writable();
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   set_entries(0, h_.size, 0);
 }
 
@@ -76,7 +76,7 @@ namespace insula::block {
 
 void Qcow2Image::set_backing(const std::string& name, const std::string& format) {
   check_writable();
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   qcow2::Header h = h_;
   if (refcounts_) {
     // The refcount table may have moved since open (it grows as the image does).

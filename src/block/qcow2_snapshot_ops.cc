@@ -43,6 +43,8 @@ std::vector<Snapshot> find_listed(const ImageFile& file, const Header& h, const 
 }  // namespace
 
 void Qcow2Image::drop_l2_cache() {
+  // Under exclusive(), which wrote every held-back entry before the tables changed.
+  if (!l2_dirty_.empty()) throw std::logic_error("qcow2: L2 cache dropped with held-back entries");
   l2_cache_.clear();
 }
 
@@ -89,7 +91,7 @@ std::string Qcow2Image::create_snapshot(const std::string& name) {
   if (name.empty()) throw error("a snapshot needs a name");
   if (name.size() > kMaxSnapshotNameLength)
     throw error("snapshot name '{}...' is longer than {} bytes", name.substr(0, 32), kMaxSnapshotNameLength);
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   require_consistent("create a snapshot in");
   if (h_.nb_snapshots >= kMaxSnapshots)
     throw error("'{}' already has {} snapshots, the most qcow2 allows; delete some first", file_.path(), h_.nb_snapshots);
@@ -117,7 +119,7 @@ std::string Qcow2Image::create_snapshot(const std::string& name) {
 
 void Qcow2Image::apply_snapshot(const std::string& key) {
   check_writable();
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   require_consistent("apply a snapshot of");
   size_t index = 0;
   NextMetadata next = current_metadata(find_listed(file_, h_, key, index));
@@ -135,7 +137,7 @@ void Qcow2Image::apply_snapshot(const std::string& key) {
 
 void Qcow2Image::delete_snapshot(const std::string& key) {
   check_writable();
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   require_consistent("delete a snapshot of");
   size_t index = 0;
   NextMetadata next = current_metadata(find_listed(file_, h_, key, index));
@@ -146,7 +148,7 @@ void Qcow2Image::delete_snapshot(const std::string& key) {
 
 void Qcow2Image::load_snapshot(const std::string& key) {
   if (!read_only_) throw error("internal error: a snapshot of '{}' can only be loaded read-only", file_.path());
-  std::unique_lock lk(lock_);
+  auto lk = exclusive();
   size_t index = 0;
   // read_snapshots() has checked the table, each L1 table's bounds and size,
   // and the disk sizes.

@@ -334,6 +334,60 @@ TEST(Qcow2, ZeroedAheadClustersAndFreedOnes) {
   expect_clean(dir / "z.qcow2");  // the zeroed tail of the file is neither data nor a leak
 }
 
+// Fresh allocations' L2 entries are held back until a flush (like QEMU's
+// metadata cache): another opener of the file sees the cluster only after
+// it. The data itself is in the file at once (only its mapping waits).
+TEST(Qcow2, FreshEntriesReachTheFileOnFlush) {
+  TempDir dir;
+  Qcow2CreateOptions o;
+  o.size = 4 << 20;
+  create_qcow2(dir / "a.qcow2", o);
+  auto dev = open_image(dir / "a.qcow2");
+  auto data = random_bytes(4096, 7);
+  dev->write(65536, data);
+  OpenOptions ro;
+  ro.read_only = true;
+  std::vector<uint8_t> back(4096);
+  open_image(dir / "a.qcow2", ro)->read(65536, back);
+  EXPECT_EQ(back, std::vector<uint8_t>(4096, 0)) << "the entry reached the file before a flush";
+  dev->read(65536, back);
+  EXPECT_EQ(back, data) << "the writer itself must see its write at once";
+  dev->flush();
+  open_image(dir / "a.qcow2", ro)->read(65536, back);
+  EXPECT_EQ(back, data);
+  dev.reset();
+  expect_clean(dir / "a.qcow2");
+}
+
+// More tables than the L2 cache holds (16 MiB: 256 tables of 64 KiB), each
+// with a held-back entry: a table leaving the cache writes its entries
+// first, closing writes the rest, and every cluster reads back. The second
+// pass loads the tables from the file (new tables enter the cache without
+// evicting anything), so it is the one that evicts.
+TEST(Qcow2, HeldBackEntriesSurviveCacheEvictionAndClose) {
+  TempDir dir;
+  const uint64_t per_table = uint64_t(65536 / 8) * 65536;  // 512 MiB per L2 table
+  const int tables = 300;
+  Qcow2CreateOptions o;
+  o.size = per_table * tables;
+  create_qcow2(dir / "a.qcow2", o);
+  auto at = [&](int table, int pass) { return uint64_t(table) * per_table + uint64_t(pass + 1) * 65536; };
+  for (int pass = 0; pass < 2; ++pass) {
+    auto dev = open_image(dir / "a.qcow2");
+    for (int i = 0; i < tables; ++i) dev->write(at(i, pass), random_bytes(4096, 1000 * pass + i));
+  }
+  expect_clean(dir / "a.qcow2");
+  OpenOptions ro;
+  ro.read_only = true;
+  auto dev = open_image(dir / "a.qcow2", ro);
+  std::vector<uint8_t> back(4096);
+  for (int pass = 0; pass < 2; ++pass)
+    for (int i = 0; i < tables; ++i) {
+      dev->read(at(i, pass), back);
+      ASSERT_EQ(back, random_bytes(4096, 1000 * pass + i)) << "table " << i << ", pass " << pass;
+    }
+}
+
 TEST(Qcow2, CompressedWriteReadsBack) {
   TempDir dir;
   for (const char* ctype : {"zlib", "zstd"}) {
