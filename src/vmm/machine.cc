@@ -198,11 +198,31 @@ void Machine::kick_all() {
 }
 
 void Machine::pause() {
-  std::unique_lock lock(pause_mu_);
-  if (pause_requested_) return;
-  pause_requested_ = true;
-  kick_all();
-  pause_cv_.wait(lock, [this] { return parked_ + exited_ == started_ || stopping_; });
+  {
+    std::unique_lock lock(pause_mu_);
+    if (pause_requested_) return;
+    pause_requested_ = true;
+    kick_all();
+    pause_cv_.wait(lock, [this] { return parked_ + exited_ == started_ || stopping_; });
+  }
+  flush_disks();
+}
+
+void Machine::flush_disks() {
+  // As QEMU's vm_stop: a paused VM's disk files are whole, so another
+  // process may copy them (a running VM's export) - the qcow2 driver holds
+  // fresh L2 entries back until a flush. (A request still in flight on a
+  // worker may land after it; a snapshot quiesces the devices itself.) A
+  // failed flush is logged; the guest sees the error at its own next flush.
+  if (!pci_) return;
+  for (const OpenDisk& d : pci_->disks()) {
+    if (d.read_only || !d.dev) continue;
+    try {
+      d.dev->flush();
+    } catch (const std::exception& e) {
+      INSULA_LOG_WARN("disk {}: flush at pause failed: {}", d.path, e.what());
+    }
+  }
 }
 
 void Machine::resume() {

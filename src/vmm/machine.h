@@ -61,6 +61,7 @@ class Machine {
   void stop(MachineExit reason);
   // From any thread while run() runs: pause() returns once no vCPU is in the
   // guest (each is parked in its thread); resume() lets them go on.
+  // Parks every vCPU, then flushes the writable disks (flush_disks).
   void pause();
   void resume();
   bool paused() const;
@@ -126,6 +127,7 @@ class Machine {
   std::shared_ptr<I8042> i8042_;
   std::shared_ptr<FwCfg> fw_cfg_;
   std::shared_ptr<AcpiPm> acpi_pm_;
+  void flush_disks();
   std::unique_ptr<PciDevices> pci_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
