@@ -128,6 +128,9 @@ int run_vm(RunOptions& opts, const Context& ctx) {
       continue;
     }
     terminal.restore();
+    // The exit below runs no destructors: the disks are flushed here (what a
+    // guest wrote without flushing would otherwise be lost with the process).
+    machine.flush_disks();
     if (exit.kind == vmm::MachineExit::Kind::kError) fmt::print(stderr, "\ninsula: error: {}\n", exit.message);
     else if (!exit.message.empty() && ctx.debug) fmt::print(stderr, "\ninsula: {}\n", exit.message);
     // The run is over: leave KVM's slow VM teardown to a child process.
