@@ -71,6 +71,10 @@ void VmmService::launch() {
   machine_->start();
   runner_ = std::thread([this] {
     vmm::MachineExit exit = machine_->run();
+    // The process may end without destroying the machine: what the guest
+    // wrote without flushing (qcow2 holds fresh L2 entries back) goes to
+    // the files now.
+    machine_->flush_disks();
     machine_done_ = true;
     boost::asio::post(io_, [this, exit] { machine_ended(exit); });
   });

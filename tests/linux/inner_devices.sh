@@ -165,4 +165,18 @@ echo "$stop_out" | grep -q "the guest powered off" && grep -q "insula-appliance:
 check vm_stop_ctrl_alt_del $? "stop: $stop_out (init after ${waited}s$retried)"
 echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/cad.start; tail -8 /tmp/cad.log; echo; tail -5 /tmp/vmstate/vms/cad/vmm.log; echo; }
 
+# 9. A managed VM whose guest writes its qcow2 disk without flushing and
+# powers off: the VMM process flushes the disks when the machine ends (it
+# may exit without destroying them; qcow2 holds fresh L2 entries back).
+G='head -c 1048576 /dev/urandom >/tmp/x; dd if=/tmp/x of=/dev/vda bs=65536 oflag=direct 2>/dev/null; echo "sum=$(sha256sum /tmp/x | cut -d" " -f1)"'
+$V create nf --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --blank-disk 64M \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" >/dev/null 2>&1
+vm_boot "$V" /tmp/vmstate nf "^sum="
+i=0; while [ $i -lt 60 ] && ! $V info nf 2>/dev/null | grep -q "^state: *stopped"; do sleep 1; i=$((i + 1)); done
+$V logs nf 2>/dev/null | tr -d '\r' >/tmp/nf.log
+g=$(field sum /tmp/nf.log)
+$T img convert -O raw /tmp/vmstate/vms/nf/blank0.qcow2 /tmp/nf.raw >/dev/null 2>&1
+h=$(head -c 1048576 /tmp/nf.raw | sha256sum | cut -d' ' -f1)
+check vm_unflushed_qcow2_write_on_host $([ -n "$g" ] && [ "$g" = "$h" ]; echo $?) "guest=$g host=$h (stopped after ${i}s$retried)"
+
 echo "INNER DONE"
