@@ -73,10 +73,7 @@ std::shared_ptr<Qcow2Image::L2Table> Qcow2Image::load_l2(uint64_t l2_offset) {
   for (uint64_t i = 0; i < l2_entries_; ++i) (*t)[i] = be64(&raw[i * 8]);
   if (l2_cache_.size() * cs_ >= kL2CacheBytes) {
     auto victim = l2_cache_.begin();
-    if (auto d = l2_dirty_.find(victim->first); d != l2_dirty_.end()) {
-      write_l2_entries(victim->first, *victim->second, d->second.first, d->second.second - d->second.first);
-      l2_dirty_.erase(d);
-    }
+    write_held_back(victim->first, *victim->second);
     l2_cache_.erase(victim);
   }
   return l2_cache_.emplace(l2_offset, t).first->second;
@@ -90,13 +87,19 @@ void Qcow2Image::hold_back_l2(uint64_t l2_offset, uint64_t first, uint64_t count
   }
 }
 
+void Qcow2Image::write_held_back(uint64_t l2_offset, const L2Table& t) {
+  auto d = l2_dirty_.find(l2_offset);
+  if (d == l2_dirty_.end()) return;
+  write_l2_entries(l2_offset, t, d->second.first, d->second.second - d->second.first);
+  l2_dirty_.erase(d);  // after the write: a failed one stays held back
+}
+
 void Qcow2Image::write_back_l2() {
   while (!l2_dirty_.empty()) {
-    auto [offset, range] = *l2_dirty_.begin();
+    uint64_t offset = l2_dirty_.begin()->first;
     auto t = l2_cache_.find(offset);
     if (t == l2_cache_.end()) throw std::logic_error("qcow2: held-back L2 entries of a table no longer cached");
-    write_l2_entries(offset, *t->second, range.first, range.second - range.first);
-    l2_dirty_.erase(offset);  // after the write: a failed one stays held back
+    write_held_back(offset, *t->second);
   }
 }
 

@@ -195,6 +195,7 @@ class Qcow2Image final : public BlockDevice {
   // exclusive lock.
   void hold_back_l2(uint64_t l2_offset, uint64_t first, uint64_t count);
   void write_back_l2();
+  void write_held_back(uint64_t l2_offset, const L2Table& t);  // one table's, if any
   // What the image is to hold after a snapshot operation: disk size, active
   // L1 entries (COPIED flags are recomputed), snapshots with their L1 entries
   // (l1_table_offset 0: a new table).

@@ -220,7 +220,7 @@ void Machine::flush_disks() {
     try {
       d.dev->flush();
     } catch (const std::exception& e) {
-      INSULA_LOG_WARN("disk {}: flush at pause failed: {}", d.path, e.what());
+      INSULA_LOG_WARN("disk {}: flush failed: {}", d.path, e.what());
     }
   }
 }
