@@ -28,15 +28,21 @@ check rng_hwrng $(echo "$r" | grep -q virtio_rng && [ "$h" = 4096 ]; echo $?) "r
 # ends. The qcow2 driver holds fresh L2 entries back until a flush, and run
 # exits without destructors, so it must flush its disks itself.
 /insula-tools img create -f qcow2 /tmp/nf.qcow2 64M >/dev/null
-G='head -c 1048576 /dev/urandom >/tmp/x; dd if=/tmp/x of=/dev/vda bs=65536 oflag=direct 2>/dev/null; echo "sum=$(sha256sum /tmp/x | cut -d" " -f1)"'
+# (UNFLUSHED: 1 MiB of random data written with O_DIRECT, no flush; its sum
+# printed. disk_sum IMAGE: the sum of the image's first MiB, as the host reads it.)
+UNFLUSHED='head -c 1048576 /dev/urandom >/tmp/x; dd if=/tmp/x of=/dev/vda bs=65536 oflag=direct 2>/dev/null; echo "sum=$(sha256sum /tmp/x | cut -d" " -f1)"'
+disk_sum() {
+  /insula-tools img convert -O raw "$1" /tmp/sum.raw >/dev/null 2>&1
+  head -c 1048576 /tmp/sum.raw | sha256sum | cut -d' ' -f1
+  rm -f /tmp/sum.raw
+}
 $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /tmp/nf.qcow2 \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/nf.out 2>&1
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$UNFLUSHED")" </dev/null >/tmp/nf.out 2>&1
 st=$?
 g=$(field sum /tmp/nf.out)
-/insula-tools img convert -O raw /tmp/nf.qcow2 /tmp/nf.raw >/dev/null 2>&1
-h=$(head -c 1048576 /tmp/nf.raw | sha256sum | cut -d' ' -f1)
+h=$(disk_sum /tmp/nf.qcow2)
 check blk_unflushed_qcow2_write_on_host $([ $st = 0 ] && [ -n "$g" ] && [ "$g" = "$h" ]; echo $?) "guest=$g host=$h (status $st)"
-rm -f /tmp/nf.qcow2 /tmp/nf.raw
+rm -f /tmp/nf.qcow2
 
 # 2. A read-only disk: the guest cannot write it.
 G='mount -t ext4 -o ro /dev/vda /mnt && echo "ro=$(cat /sys/block/vda/ro)"; touch /mnt/x 2>/dev/null; echo "touch=$?"'
@@ -168,15 +174,13 @@ echo "$stop_out" | grep -q "the guest powered off" || { cat /tmp/cad.start; tail
 # 9. A managed VM whose guest writes its qcow2 disk without flushing and
 # powers off: the VMM process flushes the disks when the machine ends (it
 # may exit without destroying them; qcow2 holds fresh L2 entries back).
-G='head -c 1048576 /dev/urandom >/tmp/x; dd if=/tmp/x of=/dev/vda bs=65536 oflag=direct 2>/dev/null; echo "sum=$(sha256sum /tmp/x | cut -d" " -f1)"'
 $V create nf --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --blank-disk 64M \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" >/dev/null 2>&1
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$UNFLUSHED")" >/dev/null 2>&1
 vm_boot "$V" /tmp/vmstate nf "^sum="
 i=0; while [ $i -lt 60 ] && ! $V info nf 2>/dev/null | grep -q "^state: *stopped"; do sleep 1; i=$((i + 1)); done
 $V logs nf 2>/dev/null | tr -d '\r' >/tmp/nf.log
 g=$(field sum /tmp/nf.log)
-$T img convert -O raw /tmp/vmstate/vms/nf/blank0.qcow2 /tmp/nf.raw >/dev/null 2>&1
-h=$(head -c 1048576 /tmp/nf.raw | sha256sum | cut -d' ' -f1)
+h=$(disk_sum /tmp/vmstate/vms/nf/blank0.qcow2)
 check vm_unflushed_qcow2_write_on_host $([ -n "$g" ] && [ "$g" = "$h" ]; echo $?) "guest=$g host=$h (stopped after ${i}s$retried)"
 
 echo "INNER DONE"
