@@ -12,15 +12,16 @@ field() { sed -n "s/^$1=\([^[:space:]]*\).*/\1/p" "$2" | tr -d '\r' | head -1; }
 
 # vm_boot VM STATE_DIR NAME PATTERN [SECONDS]: starts the managed VM NAME
 # with VM (the `insula vm` command and its options, e.g. "/insula-tools vm
-# --state-dir D"; STATE_DIR is that folder, for the VMM log) and waits up to SECONDS (240) for a console line matching PATTERN (grep
-# basic regex). Nested KVM on the test host's emulated AMD-V now and then
-# kills a guest early in its boot (a triple fault or reset) or stops running
-# it (its console stops growing); QEMU as the inner VMM shows the same
+# --state-dir D"; STATE_DIR is that folder, for the VMM log) and waits up to
+# SECONDS (240) for a console line matching PATTERN (grep basic regex).
+# Nested KVM on the test host's emulated AMD-V now and then kills a guest
+# early in its boot (a triple fault or reset) or stops running it (its
+# console stops growing); QEMU as the inner VMM shows the same
 # (bench/devices/RESULTS.md, kit_loop.sh). A VM that stopped before PATTERN,
 # or whose console has not grown for VM_BOOT_STALL (60) s (it is killed), is
-# shown (console and VMM log tails) and started once more. Returns 0 once PATTERN shows;
-# sets $waited (seconds of the last boot) and $retried ("" or
-# "; started twice: first boot <why>", for a check's detail).
+# shown (console and VMM log tails) and started once more. Returns 0 once
+# PATTERN shows; sets $waited (seconds of the last boot) and $retried (""
+# or "; started twice: first boot <why>", for a check's detail).
 vm_boot() {
   _vm=$1 _dir=$2 _name=$3 _pattern=$4 _limit=${5:-240}
   retried=""
