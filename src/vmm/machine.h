@@ -123,6 +123,10 @@ class Machine {
   kvm::Kvm& kvm_;
   kvm::Vm& vm_;
   std::unique_ptr<GuestRam> ram_;
+  // Declared before the buses, so destroyed after them: the buses hold the
+  // last references to the PCI functions, whose devices (rate limiters, a
+  // tap) unregister from PciDevices' event loop as they go.
+  std::unique_ptr<PciDevices> pci_;
   IoBus pio_;
   IoBus mmio_;
   std::vector<std::unique_ptr<IrqLine>> irq_lines_;
@@ -131,7 +135,6 @@ class Machine {
   std::shared_ptr<I8042> i8042_;
   std::shared_ptr<FwCfg> fw_cfg_;
   std::shared_ptr<AcpiPm> acpi_pm_;
-  std::unique_ptr<PciDevices> pci_;
   std::vector<std::unique_ptr<kvm::Vcpu>> vcpus_;
   std::vector<std::thread> threads_;
 
