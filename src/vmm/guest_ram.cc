@@ -143,9 +143,7 @@ void GuestRam::save(const std::string& path) const {
     }
   }
   timing::mark("snapshot: guest RAM written");
-  timing::mark("snapshot: guest RAM written");
   if (::fsync(fd.get()) != 0) throw fail("syncing");
-  timing::mark("snapshot: guest RAM synced");
   timing::mark("snapshot: guest RAM synced");
   fd.reset();
   if (::rename(tmp.c_str(), path.c_str()) != 0) throw fail("renaming");
