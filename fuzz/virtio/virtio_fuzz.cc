@@ -178,7 +178,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       auto net = std::make_shared<VirtioNet>(Tap(UniqueFd(sv[0]), "fuzz"), MacAddress{2, 0, 0, 0, 0, 1}, &loop);
       uint8_t frame[200] = {};
       std::memcpy(frame + 12, rest.data(), std::min<size_t>(rest.size(), sizeof frame - 12));
+      // Two frames: the second takes the buffers the first gave back.
       [[maybe_unused]] auto n = ::send(peer.get(), frame, 12 + header[1] % 188, 0);
+      n = ::send(peer.get(), frame, 12 + header[2] % 188, 0);
       fuzz_device(cfg, mem, net);
       break;
     }
