@@ -10,7 +10,6 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "block/block_device.h"
@@ -142,11 +141,7 @@ TEST(MachinePause, PausedMachinesDisksHoldWhatTheGuestWrote) {
   // Every count the guest printed, in order.
   auto counts = [&] {
     std::lock_guard lock(mu);
-    std::vector<uint64_t> out;
-    std::regex line("diskcount: (\\d+)\r?\n");
-    for (auto it = std::sregex_iterator(console.begin(), console.end(), line); it != std::sregex_iterator(); ++it)
-      out.push_back(std::stoull((*it)[1]));
-    return out;
+    return testing::printed_counts(console, "diskcount");
   };
   MachineExit exit;
   std::thread runner([&] { exit = m.run(); });

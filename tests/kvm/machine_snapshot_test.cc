@@ -13,7 +13,6 @@
 #include <filesystem>
 #include <fstream>
 #include <mutex>
-#include <regex>
 #include <thread>
 
 #include "base/error.h"
@@ -42,14 +41,7 @@ class Console {
     return text_;
   }
   // Every counter value printed, in order.
-  std::vector<uint64_t> counts() const {
-    std::vector<uint64_t> out;
-    std::string t = text();
-    std::regex line("counter: (\\d+)\r?\n");
-    for (auto it = std::sregex_iterator(t.begin(), t.end(), line); it != std::sregex_iterator(); ++it)
-      out.push_back(std::stoull((*it)[1]));
-    return out;
-  }
+  std::vector<uint64_t> counts() const { return testing::printed_counts(text(), "counter"); }
   bool wait_for_count(size_t n) const {
     for (int i = 0; i < 3000 && counts().size() < n; ++i) std::this_thread::sleep_for(10ms);
     return counts().size() >= n;

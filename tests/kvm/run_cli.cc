@@ -9,9 +9,18 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <regex>
 #include <stdexcept>
 
 namespace insula::testing {
+
+std::vector<uint64_t> printed_counts(const std::string& text, const std::string& label) {
+  std::vector<uint64_t> out;
+  std::regex line(label + ": (\\d+)\r?\n");
+  for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator(); ++it)
+    out.push_back(std::stoull((*it)[1]));
+  return out;
+}
 
 Result run(const std::vector<std::string>& argv, const std::string& stdin_data, int timeout_s) {
   int in[2], out[2], err[2];

@@ -1,6 +1,7 @@
 // Runs the insula binary as a child process and captures what it printed.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -21,6 +22,10 @@ Result run_vm_cli(const std::string& state_dir, const std::vector<std::string>& 
 // Paths provided by CMake.
 std::string insula_binary();
 std::string test_guest(const std::string& name);
+
+// Every N of the lines "LABEL: N" in a guest's console text, in order
+// (the guest kit's counters print "counter: N", "diskcount: N").
+std::vector<uint64_t> printed_counts(const std::string& text, const std::string& label);
 
 bool have_kvm();
 bool is_pvm();

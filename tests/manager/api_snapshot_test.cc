@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <regex>
 #include <thread>
 
 #include "run_cli.h"
@@ -18,11 +17,7 @@ using namespace std::chrono_literals;
 using nlohmann::json;
 
 std::vector<uint64_t> counts(const std::string& log) {
-  std::vector<uint64_t> out;
-  std::regex line("counter: (\\d+)\r?\n");
-  for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
-    out.push_back(std::stoull((*it)[1]));
-  return out;
+  return insula::testing::printed_counts(log, "counter");
 }
 
 TEST(VmmApiSnapshot, CreateThenLoadInAFreshVmmContinuesTheGuest) {

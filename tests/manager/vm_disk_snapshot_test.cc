@@ -14,7 +14,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <thread>
 
 #include "block/block_device.h"
@@ -206,11 +205,7 @@ class VmFullSnapshotDisks : public VmDiskSnapshot {
   }
   std::vector<uint64_t> counts(const std::string& name) {
     std::string log = vm({"logs", name}).out;
-    std::vector<uint64_t> out;
-    std::regex line("diskcount: (\\d+)\r?\n");
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
-      out.push_back(std::stoull((*it)[1]));
-    return out;
+    return insula::testing::printed_counts(log, "diskcount");
   }
   void wait_counts(const std::string& name, size_t n) {
     ASSERT_TRUE(wait_until([&] { return counts(name).size() >= n; }, 20s)) << vm({"logs", name}).out;

@@ -12,7 +12,6 @@
 
 #include <filesystem>
 #include <fstream>
-#include <regex>
 #include <thread>
 
 #include "run_cli.h"
@@ -92,11 +91,7 @@ class VmExport : public ::testing::Test {
   }
   std::vector<uint64_t> counts(const TempDir& d, const std::string& name) {
     std::string log = vm(d, {"logs", name}).out;
-    std::vector<uint64_t> out;
-    std::regex line("counter: (\\d+)\r?\n");
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
-      out.push_back(std::stoull((*it)[1]));
-    return out;
+    return insula::testing::printed_counts(log, "counter");
   }
   // Nothing recorded and no temporary directory left in the target.
   void expect_untouched(const TempDir& d) {

@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
-#include <regex>
 #include <thread>
 
 #include "run_cli.h"
@@ -23,11 +22,7 @@ class VmSnapshotCli : public ::testing::Test {
   Result vm(std::vector<std::string> args) { return run_vm_cli(dir_.path(), args); }
   std::vector<uint64_t> counts(const std::string& name) {
     std::string log = vm({"logs", name}).out;
-    std::vector<uint64_t> out;
-    std::regex line("counter: (\\d+)\r?\n");
-    for (auto it = std::sregex_iterator(log.begin(), log.end(), line); it != std::sregex_iterator(); ++it)
-      out.push_back(std::stoull((*it)[1]));
-    return out;
+    return insula::testing::printed_counts(log, "counter");
   }
   std::string state(const std::string& name) {
     return json::parse(vm({"info", name, "--output", "json"}).out)["state"].get<std::string>();

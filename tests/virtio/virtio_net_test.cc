@@ -235,7 +235,7 @@ TEST(VirtioNet, ReceiveStraightIntoMergeableBuffers) {
 // Each frame takes buffers for the largest one (64 KiB) and fills what it
 // needs; the rest go back, so the next frame, in the same wakeup or a later
 // one, takes the driver's next buffer and none is lost.
-TEST(VirtioNet, ReceiveKeepsUnfilledBuffersInOrderAcrossFramesAndBatches) {
+TEST(VirtioNet, ReceiveUsesBuffersInOrderAcrossFramesAndWakeups) {
   auto tap = make_tap();
   if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
   std::string ifname = tap->name();
@@ -253,7 +253,7 @@ TEST(VirtioNet, ReceiveKeepsUnfilledBuffersInOrderAcrossFramesAndBatches) {
   while (used.size() < 4)
     if (auto u = r.wait_used(0)) used.push_back(*u);
     else break;
-  // A later batch, after the device gave back what it held.
+  // A later wakeup of the device.
   frames.push_back(frame(1000, 0x77));
   ASSERT_EQ(::send(sock.get(), frames.back().data(), frames.back().size(), 0), ssize_t(frames.back().size()));
   if (auto u = r.wait_used(0)) used.push_back(*u);
