@@ -54,6 +54,7 @@ void ioctl_or_throw(int fd, unsigned long req, T arg, const char* what) {
 }  // namespace
 
 Backend detect_backend() {
+  if (!path_exists("/dev/kvm")) return Backend::kNone;
   if (path_exists("/sys/module/kvm_pvm")) return Backend::kPvm;
   if (path_exists("/sys/module/kvm_intel")) return Backend::kIntel;
   if (path_exists("/sys/module/kvm_amd")) return Backend::kAmd;
@@ -65,6 +66,7 @@ std::string backend_name(Backend b) {
     case Backend::kIntel: return "kvm_intel (VT-x)";
     case Backend::kAmd: return "kvm_amd (AMD-V)";
     case Backend::kPvm: return "kvm_pvm (software nested virtualization)";
+    case Backend::kNone: return "none (no /dev/kvm)";
     case Backend::kUnknown: break;
   }
   return "unknown";

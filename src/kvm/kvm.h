@@ -14,7 +14,9 @@
 namespace insula::kvm {
 
 // What kind of KVM backs /dev/kvm: it decides whether unmodified kernels run.
-enum class Backend { kIntel, kAmd, kPvm, kUnknown };
+// kNone: there is no /dev/kvm (a loaded module that did not bind, such as
+// kvm_pvm inside a PVM guest, creates none).
+enum class Backend { kIntel, kAmd, kPvm, kUnknown, kNone };
 Backend detect_backend();
 std::string backend_name(Backend b);
 

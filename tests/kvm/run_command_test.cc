@@ -61,13 +61,26 @@ TEST_F(RunCommand, MissingKernelFile) {
   EXPECT_NE(r.err.find("/nonexistent/vmlinuz"), std::string::npos) << r.err;
 }
 
-TEST_F(RunCommand, NoDevKvmIsExplained) {
+// These need no /dev/kvm: they hide it.
+TEST(RunWithoutKvm, NoDevKvmIsExplained) {
   if (geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
   // Hide /dev behind an empty tmpfs in a private mount namespace.
   auto r = run({"unshare", "-m", "sh", "-c",
                 "mount -t tmpfs none /dev && exec " + insula_binary() + " run --kernel " + test_guest("hello_pvh.elf")});
   EXPECT_EQ(r.status, 125);
   EXPECT_NE(r.err.find("/dev/kvm does not exist"), std::string::npos) << r.err;
+}
+
+// Inside a PVM guest the kvm_pvm module is loaded but creates no /dev/kvm:
+// the default-guest choice must not blame PVM for what is a missing device.
+TEST(RunWithoutKvm, LoadedPvmModuleWithoutDevKvmIsNotCalledPvm) {
+  if (geteuid() != 0) GTEST_SKIP() << "needs root for a private mount namespace";
+  auto r = run({"unshare", "-m", "sh", "-c",
+                "mount -t tmpfs none /dev && mount -t tmpfs none /sys/module && mkdir /sys/module/kvm_pvm && exec " +
+                    insula_binary() + " run"});
+  EXPECT_EQ(r.status, 125);
+  EXPECT_NE(r.err.find("/dev/kvm does not exist"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("PVM"), std::string::npos) << r.err;
 }
 
 TEST_F(RunCommand, NoPermissionOnDevKvmIsExplained) {
