@@ -61,7 +61,8 @@ void write_page_tables(const GuestMemory& mem) {
 }  // namespace
 
 void setup_vcpu_cpuid(const kvm::Kvm& kvm, kvm::Vcpu& vcpu, uint32_t num_cpus) {
-  vcpu.set_cpuid(build_cpuid(kvm.supported_cpuid(), vcpu.id(), num_cpus));
+  vcpu.set_cpuid(build_cpuid(kvm.supported_cpuid(), vcpu.id(), num_cpus,
+                             kvm.check_extension(KVM_CAP_TSC_DEADLINE_TIMER) > 0));
 }
 
 void setup_vcpu_common(const kvm::Kvm& kvm, kvm::Vcpu& vcpu, uint32_t num_cpus) {

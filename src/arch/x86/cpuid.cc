@@ -10,6 +10,7 @@ namespace {
 
 constexpr uint32_t kHypervisorBit = 1u << 31;  // leaf 1 ECX
 constexpr uint32_t kHttBit = 1u << 28;         // leaf 1 EDX
+constexpr uint32_t kTscDeadlineBit = 1u << 24;  // leaf 1 ECX
 
 kvm_cpuid_entry2* find(std::vector<kvm_cpuid_entry2>& v, uint32_t fn, uint32_t idx = 0) {
   for (auto& e : v)
@@ -22,13 +23,14 @@ uint32_t shift_for(uint32_t n) { return n <= 1 ? 0 : static_cast<uint32_t>(std::
 }  // namespace
 
 std::vector<kvm_cpuid_entry2> build_cpuid(const std::vector<kvm_cpuid_entry2>& supported, uint32_t apic_id,
-                                          uint32_t num_cpus) {
+                                          uint32_t num_cpus, bool tsc_deadline_timer) {
   std::vector<kvm_cpuid_entry2> v = supported;
   const uint32_t core_shift = shift_for(num_cpus);
 
   if (auto* e = find(v, 1)) {
     e->ebx = (e->ebx & 0x0000ffff) | (std::min<uint32_t>(num_cpus, 255) << 16) | (apic_id << 24);
     e->ecx |= kHypervisorBit;
+    if (tsc_deadline_timer) e->ecx |= kTscDeadlineBit;
     if (num_cpus > 1) e->edx |= kHttBit;
     else e->edx &= ~kHttBit;
   }

@@ -29,7 +29,7 @@ std::vector<kvm_cpuid_entry2> supported() {
 }
 
 TEST(Cpuid, ApicIdCountAndHypervisorBit) {
-  auto v = build_cpuid(supported(), 2, 4);
+  auto v = build_cpuid(supported(), 2, 4, false);
   auto* l1 = find(v, 1);
   ASSERT_TRUE(l1);
   EXPECT_EQ(l1->ebx >> 24, 2u);
@@ -40,7 +40,7 @@ TEST(Cpuid, ApicIdCountAndHypervisorBit) {
 }
 
 TEST(Cpuid, ExtendedTopologyReplacesHosts) {
-  auto v = build_cpuid(supported(), 3, 4);
+  auto v = build_cpuid(supported(), 3, 4, false);
   auto* smt = find(v, 0xb, 0);
   auto* core = find(v, 0xb, 1);
   ASSERT_TRUE(smt && core);
@@ -52,7 +52,7 @@ TEST(Cpuid, ExtendedTopologyReplacesHosts) {
 }
 
 TEST(Cpuid, KvmSignatureAndAmdCoreCount) {
-  auto v = build_cpuid(supported(), 0, 3);
+  auto v = build_cpuid(supported(), 0, 3, false);
   auto* sig = find(v, 0x40000000);
   ASSERT_TRUE(sig);
   char s[13] = {};
@@ -64,8 +64,13 @@ TEST(Cpuid, KvmSignatureAndAmdCoreCount) {
   EXPECT_EQ(find(v, 0x80000008)->ecx & 0xff, 2u);
 }
 
+TEST(Cpuid, TscDeadlineTimerOnlyWhenKvmHasIt) {
+  EXPECT_FALSE(find(build_cpuid(supported(), 0, 2, false), 1)->ecx & (1u << 24));
+  EXPECT_TRUE(find(build_cpuid(supported(), 0, 2, true), 1)->ecx & (1u << 24));
+}
+
 TEST(Cpuid, SingleCpuHasNoHtt) {
-  auto v = build_cpuid(supported(), 0, 1);
+  auto v = build_cpuid(supported(), 0, 1, false);
   EXPECT_FALSE(find(v, 1)->edx & (1u << 28));
 }
 
