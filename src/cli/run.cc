@@ -132,7 +132,9 @@ int run_vm(RunOptions& opts, const Context& ctx) {
     // guest wrote without flushing would otherwise be lost with the process).
     machine.flush_disks();
     if (exit.kind == vmm::MachineExit::Kind::kError) fmt::print(stderr, "\ninsula: error: {}\n", exit.message);
-    else if (!exit.message.empty() && ctx.debug) fmt::print(stderr, "\ninsula: {}\n", exit.message);
+    // A triple fault is the guest's crash: said always, like an error.
+    else if (!exit.message.empty() && (ctx.debug || exit.kind == vmm::MachineExit::Kind::kTripleFault))
+      fmt::print(stderr, "\ninsula: {}\n", exit.message);
     // The run is over: leave KVM's slow VM teardown to a child process.
     vmm::exit_leaving_teardown_to_child(vmm::exit_status(exit));
   }

@@ -158,6 +158,7 @@ TEST_F(RunEnds, SigtermStopsTheVmWithStatus143) {
 TEST_F(RunEnds, TripleFaultEndsTheRunWithStatus4) {
   auto r = run({insula_binary(), "run", "--kernel", test_guest("triple_fault_pvh.elf")});
   EXPECT_EQ(r.status, 4) << r.err;
+  EXPECT_NE(r.err.find("vCPU 0 triple-faulted"), std::string::npos) << r.err;
 }
 
 }  // namespace
