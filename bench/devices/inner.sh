@@ -96,6 +96,9 @@ boot() {
   bounded "$@" "$cmdline insula.run=$(b64 "$g")"
   st=$?
   echo "# $prefix $vmm: $(( $(now_ms) - start )) ms, status $st"
+  # QEMU (-no-reboot) exits 0 after a guest reset or triple fault: the
+  # guest's missing power-off says so, for either VMM.
+  grep -q 'reboot: Power down' /tmp/out || echo "# $prefix $vmm: the guest did not power off (crash, reset or hang)"
   tr -d '\r' </tmp/out | awk -v p="$prefix" -v v="$vmm" -v rt="$rt" '
     /^FIO / && $3 != "" { if ($2 ~ /^seq/) print "RESULT", p "-" $2 "-MiB/s", v, $3 / 1024; else print "RESULT", p "-" $2 "-IOPS", v, $4; ok = 1; iops[$2] = $4 }
     # IRQ job virtio ipi virtio0 ipi0: per request over the ramp second and the runtime.
@@ -144,7 +147,14 @@ host_limit_direct() {
 
 # busybox ip has no tuntap: iproute2's ip is copied in.
 /sbin/ip tuntap add dev tap0 mode tap && ip addr add 10.0.2.1/24 dev tap0 && ip link set tap0 up
-iperf3 -s -D
+# A fresh iperf3 server for every net boot: a guest that dies in the middle
+# of a transfer leaves the old one busy with it ("the server is busy").
+iperf3_server() {
+  [ -f /tmp/iperf3.pid ] && kill "$(cat /tmp/iperf3.pid)" 2>/dev/null && sleep 1
+  rm -f /tmp/iperf3.pid
+  iperf3 -s -D -I /tmp/iperf3.pid
+}
+iperf3_server
 echo "vhost-net: $(ls -l /dev/vhost-net 2>&1)"
 
 # NET_PROFILE=1: watches for the guest's iperf3 connection to tap0's address
@@ -247,7 +257,14 @@ while [ "$i" -lt "$rounds" ]; do
     else kit_boot kit-raw qemu ${qemu%% -kernel*} -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$kit" -append "$kitargs" -drive file=/tmp/disk.raw,if=none,id=d0,format=raw,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0,disable-legacy=on
     fi
   done
-  want net && for vmm in $order ${INSULA_B:+insula-b}; do
+  # With a second insula binary the three take turns in every slot (the
+  # last boot of a round did worse in runs 27-28 whichever binary it was).
+  net_order=$order
+  if [ -n "${INSULA_B:-}" ]; then
+    case $((i % 3)) in 1) net_order="insula qemu insula-b";; 2) net_order="qemu insula-b insula";; 0) net_order="insula-b insula qemu";; esac
+  fi
+  want net && for vmm in $net_order; do
+    iperf3_server
     net_profile $vmm
     # INSULA_NET_STATS=1: virtio-net's own counters at exit (one log line).
     if [ $vmm = insula ]; then boot net insula "$guest_net" env INSULA_NET_STATS=1 $ins --net tap0 --cmdline
@@ -257,6 +274,7 @@ while [ "$i" -lt "$rounds" ]; do
     net_profile_end
   done
   if want net; then
+    iperf3_server
     net_profile qemu-vhost
     boot net qemu-vhost "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=on -device virtio-net-pci,netdev=n0,romfile= -append
     net_profile_end

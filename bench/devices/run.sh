@@ -15,7 +15,8 @@
 # Each cell is the median over rounds; with several rounds the spread
 # (min..max per VMM) follows the table. --net-profile: perf, KVM exit and tap
 # counters while each iperf3 runs (see inner.sh); its throughput is perturbed.
-# --insula-b: a second insula binary for the net rows (before/after a change).
+# --insula-b: a second insula binary for the net rows (before/after a change);
+# the three net boots of a round rotate, so use a multiple of 3 rounds.
 # Not a test: numbers depend on the machine's load (TCG uses both cores).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
