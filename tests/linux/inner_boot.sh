@@ -11,7 +11,8 @@ GUEST_PROBE='echo "nproc=$(nproc)"; echo "cpuinfo=$(grep -c ^processor /proc/cpu
 echo "memtotal=$(sed -n "s/MemTotal: *\([0-9]*\) kB/\1/p" /proc/meminfo)";
 echo "date=$(date +%s)";
 echo "acpierrors=$(dmesg | grep -ciE "ACPI (BIOS )?Error|APIC.*(error|fail)|No local APIC|IRQ.*mismatch")";
-echo "highram=$(grep -c "^1[0-9a-f]\{8\}-.* : System RAM" /proc/iomem)"'
+echo "highram=$(grep -c "^1[0-9a-f]\{8\}-.* : System RAM" /proc/iomem)";
+echo "clockevent=$(cat /sys/devices/system/clockevents/clockevent0/current_device)"'
 
 # 1. PVH vmlinux, 2 vCPUs, 512 MiB, power-off.
 t0=$(date +%s)
@@ -30,6 +31,9 @@ d=$(field date /tmp/pvh.out)
 check guest_clock $([ -n "$d" ] && [ "$d" -ge $((t0 - 3)) ] && [ "$d" -le $((t1 + 3)) ]; echo $?) "guest=$d host=[$t0,$t1]"
 e=$(field acpierrors /tmp/pvh.out)
 check no_acpi_apic_errors $([ "$e" = 0 ]; echo $?) "matching dmesg lines: $e"
+# KVM here has KVM_CAP_TSC_DEADLINE_TIMER: the CPUID offers it, as QEMU's does.
+ce=$(field clockevent /tmp/pvh.out)
+check tsc_deadline_timer $([ "$ce" = lapic-deadline ]; echo $?) "CPU 0's clock event device: $ce"
 grep -q "Linux version" /tmp/pvh.out; check kernel_log_on_ttyS0 $? "boot messages on the serial console"
 [ -f /tmp/pvh.out ] && sed -n '/ACPI.*[Ee]rror\|APIC.*error/p' /tmp/pvh.out | head -5
 
