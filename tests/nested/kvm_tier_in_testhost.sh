@@ -42,6 +42,10 @@ add() {  # a file at its own path in the test host, stripped when it is ELF
 }
 for b in "${bins[@]}" "$build/insula" "$build/insula-tools"; do add "$b"; done
 for g in "$build"/guests/*.elf "$build"/tests/kvm/*.elf; do add "$g"; done
+# What some tests read or run besides insula (the test host's busybox has no
+# env; the OpenAPI test reads the document from the source tree).
+src=$(cd "$(dirname "$0")/../.." && pwd)
+files+=(--file /usr/bin/env --file /usr/bin/qemu-img --file "$src/docs/api/openapi.yaml")
 
 # Inside: each binary in turn, its summary kept; the last line counts them.
 script=$stage/run.sh
