@@ -196,6 +196,23 @@ TEST(VirtioBlk, OneInterruptForABurst) {
   EXPECT_EQ(r.msi.count(), 2u);
 }
 
+// Requests the driver adds while one is in flight (without a notification,
+// as EVENT_IDX lets it) are part of the same burst: the completion of the
+// first does not interrupt, the last one's does.
+TEST(VirtioBlk, RequestsAddedDuringABurstShareItsInterrupt) {
+  BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "", 1, 64}, true, kFRingEventIdx);
+  r.header(kBlkTIn, 0);
+  r.disk->close_gate();
+  r.add_read();
+  r.drv.kick(0);
+  r.add_read();
+  r.add_read();
+  r.disk->open_gate();
+  for (int i = 0; i < 3; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+  r.blk->quiesce();
+  EXPECT_EQ(r.msi.count(), 1u);
+}
+
 // One operation per hour: the second request stays on the queue (no vCPU or
 // thread waits for it) until the limit is lifted, as PATCH /drives does.
 TEST(VirtioBlk, RateLimiterHoldsRequestsUntilTheLimitIsLifted) {

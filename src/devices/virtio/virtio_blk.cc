@@ -341,15 +341,18 @@ void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n) {
   QueueLoad& load = load_[q];
   load.in_flight -= n;
   load.unsignalled += uint32_t(n);
-  // Another request of this queue still in flight (waiting for a worker,
-  // being served, or on the ring) raises the interrupt when it completes,
-  // covering these too: one interrupt per burst, however many workers served
-  // it. A guest that keeps the queue busy still hears every kMaxUnsignalled.
+  // Requests the driver added meanwhile (it does not notify while others are
+  // in flight) are taken first (unless a reset came meanwhile): then another
+  // request of this queue still in flight (waiting for a worker, being
+  // served, or on the ring) raises the interrupt when it completes, covering
+  // these too: one interrupt per burst, however many workers served it, and
+  // however the driver spread the burst over its submissions. A guest that
+  // keeps the queue busy still hears every kMaxUnsignalled.
+  if (host_ == host) drain_locked(q);
   if (load.in_flight == 0 || load.unsignalled >= kMaxUnsignalled) {
     load.unsignalled = 0;
     host->signal_used(q);
   }
-  if (host_ == host) drain_locked(q);  // not reset meanwhile
 }
 
 uint32_t VirtioBlk::serve(const GuestMemory& mem, const DescChain& chain) {
