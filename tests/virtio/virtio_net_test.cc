@@ -98,10 +98,21 @@ struct NetRig {
   std::thread loop_thread;
 };
 
-TEST(VirtioNet, ConfigShowsMacAndLink) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFStatus);
+// Every test here needs a tap of its own (make_tap) and skips without one.
+class VirtioNet : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    tap_ = make_tap();
+    if (!tap_) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
+    ifname_ = tap_->name();
+  }
+  Tap take_tap() { return std::move(*tap_); }
+  std::optional<Tap> tap_;
+  std::string ifname_;
+};
+
+TEST_F(VirtioNet, ConfigShowsMacAndLink) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac | kNetFStatus);
   uint8_t mac[6];
   for (int i = 0; i < 6; i++) mac[i] = r.drv.r<uint8_t>(kDeviceCfgOffset + i);
   EXPECT_EQ(0, std::memcmp(mac, kGuestMac.data(), 6));
@@ -110,12 +121,9 @@ TEST(VirtioNet, ConfigShowsMacAndLink) {
   EXPECT_EQ(r.drv.r<uint16_t>(kDeviceCfgOffset + 6), 0);
 }
 
-TEST(VirtioNet, TransmitReachesTheTap) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, TransmitReachesTheTap) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac);
+  UniqueFd sock = packet_socket(ifname_);
   auto f = frame(100, 0x42);
   std::memset(&r.ram.bytes[0x10000], 0, kNetHdrSize);
   std::memcpy(&r.ram.bytes[0x11000], f.data(), f.size());
@@ -134,12 +142,9 @@ TEST(VirtioNet, TransmitReachesTheTap) {
 // come then, not after the rest of the batch went out (Linux's TCP holds a
 // bulk sender back until its tx buffers return); small frames get the
 // batch's one interrupt at its end.
-TEST(VirtioNet, TransmitInterruptsAtOnceForGsoFramesOnly) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kFRingEventIdx, true);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, TransmitInterruptsAtOnceForGsoFramesOnly) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac | kFRingEventIdx, true);
+  UniqueFd sock = packet_socket(ifname_);
   std::vector<uint16_t> used_at_interrupt;
   r.msi.on_send = [&] { used_at_interrupt.push_back(r.drv.used_idx(1)); };
   std::memset(&r.ram.bytes[0x10000], 0, kNetHdrSize);
@@ -163,12 +168,9 @@ TEST(VirtioNet, TransmitInterruptsAtOnceForGsoFramesOnly) {
   EXPECT_EQ(used_at_interrupt[1], 6u) << "small frames interrupted before their batch was done";
 }
 
-TEST(VirtioNet, ReceiveIntoMergeableBuffers) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, ReceiveIntoMergeableBuffers) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
+  UniqueFd sock = packet_socket(ifname_);
   auto f = frame(1000, 0x17);  // 1014 bytes + 12 header over 512-byte buffers: 3 buffers
   ASSERT_EQ(::send(sock.get(), f.data(), f.size(), 0), ssize_t(f.size()));
   std::this_thread::sleep_for(std::chrono::milliseconds(50));
@@ -193,12 +195,9 @@ TEST(VirtioNet, ReceiveIntoMergeableBuffers) {
 // With room for the largest frame (64 KiB GSO) posted, frames are read from
 // the tap straight into the guest's buffers; the buffers a frame does not
 // need stay available for the next one.
-TEST(VirtioNet, ReceiveStraightIntoMergeableBuffers) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, ReceiveStraightIntoMergeableBuffers) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
+  UniqueFd sock = packet_socket(ifname_);
   // The first chain splits the 12-byte header 8 + 4, so num_buffers
   // (offset 10) lands in its second descriptor.
   uint16_t first = r.drv.add(0, {Seg{0x30000, 8, true}, Seg{0x30100, 1000, true}});
@@ -235,12 +234,9 @@ TEST(VirtioNet, ReceiveStraightIntoMergeableBuffers) {
 // Each frame takes buffers for the largest one (64 KiB) and fills what it
 // needs; the rest go back, so the next frame, in the same wakeup or a later
 // one, takes the driver's next buffer and none is lost.
-TEST(VirtioNet, ReceiveUsesBuffersInOrderAcrossFramesAndWakeups) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, ReceiveUsesBuffersInOrderAcrossFramesAndWakeups) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
+  UniqueFd sock = packet_socket(ifname_);
   std::vector<uint16_t> heads;
   for (int i = 0; i < 50; i++) heads.push_back(r.drv.add(0, {Seg{0x40000 + 0x800ull * i, 0x800, true}}));
   r.drv.kick(0);
@@ -266,12 +262,9 @@ TEST(VirtioNet, ReceiveUsesBuffersInOrderAcrossFramesAndWakeups) {
   EXPECT_EQ(r.net->counters().rx_direct, 5u);
 }
 
-TEST(VirtioNet, ReceiveWithoutMergeableNeedsWholeFrameBuffers) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, ReceiveWithoutMergeableNeedsWholeFrameBuffers) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac);
+  UniqueFd sock = packet_socket(ifname_);
   r.drv.add(0, {Seg{0x20000, 1526, true}});
   r.drv.kick(0);
   auto f = frame(200, 0x99);
@@ -284,12 +277,9 @@ TEST(VirtioNet, ReceiveWithoutMergeableNeedsWholeFrameBuffers) {
 
 // Without mergeable buffers a GSO-capable guest posts 64 KiB chains: each
 // frame is read straight into one of them.
-TEST(VirtioNet, ReceiveStraightIntoOneBigChain) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac);
-  UniqueFd sock = packet_socket(ifname);
+TEST_F(VirtioNet, ReceiveStraightIntoOneBigChain) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac);
+  UniqueFd sock = packet_socket(ifname_);
   uint16_t head = r.drv.add(0, {Seg{0x60000, kNetHdrSize, true}, Seg{0x61000, 0x10000, true}, Seg{0x71000, 0x100, true}});
   r.drv.kick(0);
   auto f = frame(200, 0x3c);
@@ -308,15 +298,12 @@ TEST(VirtioNet, ReceiveStraightIntoOneBigChain) {
 // second waits in the device (not in guest memory: a limited receive goes
 // through the bounce buffer, charged before the guest gets it) until PATCH
 // lifts the limit.
-TEST(VirtioNet, ReceiveRateLimitHoldsFramesUntilLifted) {
-  auto tap = make_tap();
-  if (!tap) GTEST_SKIP() << "no /dev/net/tun or no permission for a network namespace";
-  std::string ifname = tap->name();
-  NetRig r(std::move(*tap), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
+TEST_F(VirtioNet, ReceiveRateLimitHoldsFramesUntilLifted) {
+  NetRig r(take_tap(), kFVersion1 | kNetFMac | kNetFMrgRxbuf);
   r.net->set_rate_limiters(RateLimiterConfig{{}, {1, 0, 3'600'000}}, std::nullopt);
   for (int i = 0; i < 2; i++) r.drv.add(0, {Seg{0x40000 + 0x20000ull * i, 0x12000, true}});
   r.drv.kick(0);
-  UniqueFd sock = packet_socket(ifname);
+  UniqueFd sock = packet_socket(ifname_);
   auto f1 = frame(200, 0x31), f2 = frame(300, 0x32);
   ASSERT_EQ(::send(sock.get(), f1.data(), f1.size(), 0), ssize_t(f1.size()));
   ASSERT_EQ(::send(sock.get(), f2.data(), f2.size(), 0), ssize_t(f2.size()));
