@@ -13,13 +13,16 @@
 #include "base/fd.h"
 #include "base/size.h"
 #include "base/timing.h"
-#include "base/timing.h"
 
 namespace insula::vmm {
 
 namespace {
 constexpr uint64_t kMinRam = 2 << 20;  // below that, nothing here boots
 constexpr uint64_t k4GiB = 1ULL << 32;
+// KVM maps a host huge page into the guest only where the guest-physical and
+// host addresses agree modulo its size: guest RAM starts on a 2 MiB boundary
+// (as QEMU aligns its RAM blocks); mmap alone gives 4 KiB alignment.
+constexpr uint64_t kHugePage = 2ULL << 20;
 }  // namespace
 
 GuestRam::GuestRam(uint64_t size, uint64_t hole_start) : size_(size), low_(std::min(size, hole_start)) {
@@ -71,9 +74,20 @@ void GuestRam::check_size(uint64_t size) const {
 }
 
 void GuestRam::map(int fd) {
-  int flags = MAP_PRIVATE | MAP_NORESERVE | (fd < 0 ? MAP_ANONYMOUS : 0);
-  void* p = ::mmap(nullptr, size_, PROT_READ | PROT_WRITE, flags, fd, 0);
-  if (p == MAP_FAILED) throw errno_error(fmt::format("reserving {} of guest memory", format_size(size_)));
+  // An address range of size_ + 2 MiB, trimmed to the aligned size_ inside it.
+  void* r = ::mmap(nullptr, size_ + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (r == MAP_FAILED) throw errno_error(fmt::format("reserving {} of guest memory", format_size(size_)));
+  auto base = reinterpret_cast<uintptr_t>(r);
+  uintptr_t aligned = (base + kHugePage - 1) & ~(kHugePage - 1);
+  if (aligned > base) ::munmap(r, aligned - base);
+  ::munmap(reinterpret_cast<void*>(aligned + size_), base + kHugePage - aligned);
+  int flags = MAP_PRIVATE | MAP_NORESERVE | MAP_FIXED | (fd < 0 ? MAP_ANONYMOUS : 0);
+  void* p = ::mmap(reinterpret_cast<void*>(aligned), size_, PROT_READ | PROT_WRITE, flags, fd, 0);
+  if (p == MAP_FAILED) {
+    int err = errno;
+    ::munmap(reinterpret_cast<void*>(aligned), size_);
+    throw system_error(err, fmt::format("mapping {} of guest memory", format_size(size_)));
+  }
   host_ = static_cast<uint8_t*>(p);
   // Guest RAM is best served by huge pages where the host has them.
   if (fd < 0) ::madvise(p, size_, MADV_HUGEPAGE);
