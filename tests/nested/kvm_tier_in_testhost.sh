@@ -1,20 +1,18 @@
 #!/usr/bin/env bash
-# By hand, not a ctest (yet): the kvm tier's gtest binaries (ctest -L kvm:
-# Machine, `insula run`, `insula vm`, the VMM's API) inside the test host, for
-# a build machine with no usable /dev/kvm of its own (a PVM guest whose
-# kvm_pvm did not bind, say), where each of them skips. One test host boot
-# runs them all; every binary, and insula with its tools and the guests they
-# boot, sits at its build path, stripped of debug info. Skips (77) where this
-# machine's /dev/kvm runs the tier directly (INSULA_KVM_TIER_FORCE=1 runs it
-# anyway).
+# The kvm tier's gtest binaries (ctest -L kvm: Machine, `insula run`,
+# `insula vm`, the VMM's API) inside the test host, for a build machine with no
+# usable /dev/kvm of its own (a PVM guest whose kvm_pvm did not bind, say, or
+# CI's), where each of them skips. One test host boot runs them all; every
+# binary, and insula with its tools and the guests they boot, sits at its build
+# path, stripped of debug info. Skips (77) where this machine's /dev/kvm runs
+# the tier directly (INSULA_KVM_TIER_FORCE=1 runs it anyway). ctest:
+# nested_kvm_tier (~5 min).
 #
 #   tests/nested/kvm_tier_in_testhost.sh BUILD_DIR
 #
-# Why not in CI: measured 2026-12-02 (docs/testing.md, "The kvm tier in the
-# test host"): machine_snapshot_test froze the whole test host in 4 of 8
-# boots (heartbeat gone, in ARestoredMachineCanBeSnapshottedAgain), and
-# three run_command_test cases assume the build machine (its RAM, util-linux
-# setpriv, timing).
+# It was by hand only until the test host held a VM open (kvm_hold.c): before,
+# machine_snapshot_test froze the whole test host in 4 of 8 boots
+# (docs/testing.md, "The kvm tier in the test host").
 . "$(dirname "$0")/lib.sh"
 build=$(cd "${1:?usage: kvm_tier_in_testhost.sh BUILD_DIR}" && pwd)
 if [ -z "${INSULA_KVM_TIER_FORCE:-}" ] && [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
@@ -42,10 +40,13 @@ add() {  # a file at its own path in the test host, stripped when it is ELF
 }
 for b in "${bins[@]}" "$build/insula" "$build/insula-tools"; do add "$b"; done
 for g in "$build"/guests/*.elf "$build"/tests/kvm/*.elf; do add "$g"; done
-# What some tests read or run besides insula (the test host's busybox has no
-# env; the OpenAPI test reads the document from the source tree).
+# What some tests read or run besides insula, as the build machine has them:
+# busybox has no env, its setpriv has no --reuid, its timeout exits with the
+# command's status rather than 124; the OpenAPI test reads the document from
+# the source tree.
 src=$(cd "$(dirname "$0")/../.." && pwd)
-files+=(--file /usr/bin/env --file /usr/bin/qemu-img --file "$src/docs/api/openapi.yaml")
+files+=(--file /usr/bin/env --file /usr/bin/setpriv --file /usr/bin/timeout --file /usr/bin/qemu-img
+        --file "$src/docs/api/openapi.yaml")
 
 # Inside: each binary in turn, its summary kept; the last line counts them.
 script=$stage/run.sh
@@ -62,7 +63,8 @@ EOF
 
 out=$stage/out
 status=0
-"$testhost" run --timeout 900 --memory 3072 "${files[@]}" --file "$script:/kvm_tier.sh" -- sh /kvm_tier.sh \
+# 4 GiB: RunCommand.MemoryAboveTheHoleIsAccepted boots a 3.5 GiB guest.
+"$testhost" run --timeout 900 --memory 4096 "${files[@]}" --file "$script:/kvm_tier.sh" -- sh /kvm_tier.sh \
   >"$out" 2>&1 || status=$?
 cat "$out"
 [ "$status" -eq 0 ] || fail "the kvm tier failed in the test host (status $status)"
