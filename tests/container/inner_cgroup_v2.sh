@@ -1,7 +1,8 @@
 #!/bin/sh
-# Runs inside the emulated-hardware test host (cgroup_v2_nested_test.sh): no
-# one has mounted cgroups there, so mounting cgroup2 at /sys/fs/cgroup gives a
-# pure cgroup2 hierarchy with every controller of Debian's kernel. One
+# Runs inside the emulated-hardware test host (cgroup_v2_nested_test.sh):
+# host-init mounts cgroup2 at /sys/fs/cgroup and nothing else (mounted here if
+# it has not), a pure cgroup2 hierarchy with every controller of Debian's
+# kernel. One
 # container (bundle /ct, limits in its config.json) is checked from this side
 # through its cgroup files while it runs. Prints "CHECK <name> PASS|FAIL <detail>".
 R="/insula-runc --root /run/insula-runc"
@@ -16,7 +17,8 @@ expect() { if [ "$2" = "$3" ]; then pass "$1" "$2"; else failc "$1" "got '$2', w
 field() { awk -v k="$2" '$1 == k { print $2 }' "$1" 2>/dev/null; }
 status() { $R state $ID 2>/dev/null | sed -n 's/.*"status": *"\([a-z]*\)".*/\1/p'; }
 
-mount -t cgroup2 none /sys/fs/cgroup || { failc cgv2_mount "mount -t cgroup2 failed"; echo "INNER DONE"; exit 1; }
+grep -q ' /sys/fs/cgroup cgroup2 ' /proc/mounts || mount -t cgroup2 none /sys/fs/cgroup ||
+  { failc cgv2_mount "mount -t cgroup2 failed"; echo "INNER DONE"; exit 1; }
 ctl=$(cat /sys/fs/cgroup/cgroup.controllers)
 echo "cgroup2 controllers: $ctl"
 missing=
