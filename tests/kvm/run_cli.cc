@@ -8,9 +8,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <regex>
 #include <stdexcept>
+#include <thread>
 
 namespace insula::testing {
 
@@ -20,6 +22,27 @@ std::vector<uint64_t> printed_counts(const std::string& text, const std::string&
   for (auto it = std::sregex_iterator(text.begin(), text.end(), line); it != std::sregex_iterator(); ++it)
     out.push_back(std::stoull((*it)[1]));
   return out;
+}
+
+std::string settled(const std::function<std::string()>& read, std::chrono::milliseconds quiet,
+                    std::chrono::milliseconds limit) {
+  auto end = std::chrono::steady_clock::now() + limit;
+  std::string text = read();
+  while (std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(quiet);
+    std::string again = read();
+    if (again == text) break;
+    text = std::move(again);
+  }
+  return text;
+}
+
+std::optional<uint64_t> count_after(const std::string& before, const std::string& after, const std::string& label,
+                                    uint64_t last) {
+  auto counts = printed_counts(before + after, label);
+  auto at = std::find(counts.begin(), counts.end(), last);
+  if (at == counts.end() || at + 1 == counts.end()) return std::nullopt;
+  return *(at + 1);
 }
 
 Result run(const std::vector<std::string>& argv, const std::string& stdin_data, int timeout_s) {

@@ -226,8 +226,8 @@ TEST_F(VmFullSnapshotDisks, RestoreBringsDisksBackWithMemory) {
   ok({"start", "g"});
   wait_counts("g", 3);
   ok({"snapshot", "g", "s1", "--keep-paused"});
-  std::this_thread::sleep_for(100ms);
-  uint64_t at_s1 = counts("g").back();
+  std::string log_at_s1 = insula::testing::settled([&] { return vm({"logs", "g"}).out; });
+  uint64_t at_s1 = insula::testing::printed_counts(log_at_s1, "diskcount").back();
   for (const auto& p : {c_, a_}) EXPECT_NE(qemu_snapshots(p).find(" s1 "), std::string::npos) << p;
   EXPECT_EQ(snapshots("g")[0]["kind"], "full");
   ok({"resume", "g"});

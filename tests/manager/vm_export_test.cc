@@ -10,7 +10,6 @@
 #include <archive_entry.h>
 #include <gtest/gtest.h>
 
-#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <thread>
@@ -186,8 +185,7 @@ TEST_F(VmExport, ASnapshotContinuesInTheOtherStateDir) {
   ASSERT_EQ(vm(src_, {"start", "c"}).status, 0);
   ASSERT_TRUE(wait_until([&] { return counts(src_, "c").size() >= 3; }, 10s));
   ASSERT_EQ(vm(src_, {"snapshot", "c", "s1", "--keep-paused"}).status, 0);
-  std::this_thread::sleep_for(200ms);
-  std::string log_at_s1 = vm(src_, {"logs", "c"}).out;
+  std::string log_at_s1 = insula::testing::settled([&] { return vm(src_, {"logs", "c"}).out; });
   uint64_t at_s1 = insula::testing::printed_counts(log_at_s1, "counter").back();
 
   // Exporting the live (paused) VM takes a temporary full snapshot too.
@@ -227,15 +225,12 @@ TEST_F(VmExport, ASnapshotContinuesInTheOtherStateDir) {
   r = vm(dst_, {"restore", "c", "s1"});
   ASSERT_EQ(r.status, 0) << r.err;
   ASSERT_TRUE(wait_until([&] { return counts(dst_, "c").size() >= 2; }, 10s)) << vm(dst_, {"logs", "c"}).out;
-  // The source's log up to s1 and the restored VM's log, joined, count on
-  // without a gap: the pause can land inside a line ("counter: 4" printed,
-  // "5\r\n" not yet), whose rest is then the restored VM's first output (seen
-  // in the test host: the first whole line there was at_s1 + 2).
+  // Read across the snapshot: the pause can land inside a line ("counter: 4"
+  // printed, "5\r\n" not yet), whose rest is the restored VM's first output
+  // (seen in the test host: the first whole line there was at_s1 + 2).
   std::string dst_log = vm(dst_, {"logs", "c"}).out;
-  auto joined = insula::testing::printed_counts(log_at_s1 + dst_log, "counter");
-  auto at = std::find(joined.begin(), joined.end(), at_s1);
-  ASSERT_TRUE(at != joined.end() && at + 1 != joined.end()) << log_at_s1 << "\n--\n" << dst_log;
-  EXPECT_EQ(*(at + 1), at_s1 + 1) << "the imported snapshot did not continue the count\n" << dst_log;
+  EXPECT_EQ(insula::testing::count_after(log_at_s1, dst_log, "counter", at_s1), at_s1 + 1)
+      << "the imported snapshot did not continue the count\n" << dst_log;
   r = vm(dst_, {"restore", "c", live_snap});
   ASSERT_EQ(r.status, 0) << r.err;
   vm(dst_, {"kill", "c"});
