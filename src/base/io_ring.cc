@@ -135,6 +135,8 @@ size_t IoRing::reap_ready() {
   return batch.size();
 }
 
+bool IoRing::ready() const { return io_uring_cq_ready(ring_.get()) > 0; }
+
 size_t IoRing::reap(std::chrono::milliseconds wait) {
   size_t n = reap_ready();
   if (n || wait.count() <= 0) return n;

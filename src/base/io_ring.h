@@ -59,6 +59,9 @@ class IoRing {
   // Hands what has completed to the callback, waiting up to `wait` for a
   // first completion when there is none yet. Returns how many it handed.
   size_t reap(std::chrono::milliseconds wait = std::chrono::milliseconds(0));
+  // Whether completions are waiting to be reaped (a disk that finishes
+  // requests inside the submit call has some right after it).
+  bool ready() const;
 
  private:
   IoRing(std::unique_ptr<io_uring> ring, Callback on_complete);

@@ -58,6 +58,16 @@ constexpr uint32_t kMaxRanges = 256;
 // Completions a busy queue may hold back from the guest before it raises
 // the interrupt anyway (see VirtioBlk::completed).
 constexpr uint32_t kMaxUnsignalled = 32;
+// Completed data after which the interrupt goes out before the queue is
+// looked at again: large transfers are not held back for coalescing (one
+// interrupt is cheap next to moving this much), so the guest refills its
+// queue while the device moves the next request.
+constexpr uint64_t kSignalBytes = 512 * 1024;
+// Ring transfers prepared before they are submitted, within one drain. A disk
+// that completes inside the submit call (a RAM disk, cached data) has then
+// finished them: the drain stops there, so that they go back to the guest
+// before the next ones are copied (their completion drains again).
+constexpr uint64_t kSubmitBytes = 512 * 1024;
 
 // What a request costs the bandwidth bucket: its data, without the header
 // and the status byte.
@@ -236,7 +246,7 @@ void VirtioBlk::drain_locked(size_t q) {
   VirtioHost* host = host_;
   Virtqueue& vq = host->queue(q);
   QueueLoad& load = load_[q];
-  bool on_ring = false;
+  uint64_t unsubmitted = 0;  // bytes prepared on the ring, not yet submitted
   for (;;) {
     auto chain = std::make_shared<DescChain>();
     std::string why;
@@ -253,38 +263,46 @@ void VirtioBlk::drain_locked(size_t q) {
       break;
     }
     load.in_flight++;
-    if (ring_ && try_ring_locked(host, q, chain)) {
-      on_ring = true;
+    if (uint64_t bytes = ring_ ? try_ring_locked(host, q, chain) : 0) {
+      unsubmitted += bytes;
+      if (unsubmitted < kSubmitBytes) continue;
+      ring_->submit();
+      unsubmitted = 0;
+      // Finished already (the submit did the copies): back to the guest
+      // first; their completion takes the rest of the queue.
+      if (ring_->ready()) return;
       continue;
     }
-    pool_.submit([this, host, q, chain] { completed(host, q, chain->head, serve(host->memory(), *chain)); });
+    pool_.submit([this, host, q, chain] {
+      completed(host, q, chain->head, serve(host->memory(), *chain), request_bytes(*chain));
+    });
   }
-  if (on_ring) ring_->submit();  // the whole burst in one system call
+  if (unsubmitted) ring_->submit();  // the rest of the burst in one system call
 }
 
-bool VirtioBlk::try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain) {
+uint64_t VirtioBlk::try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain) {
   block::BlockDevice::DirectAccess direct = disk_->direct_access();
-  if (direct.fd < 0) return false;
+  if (direct.fd < 0) return 0;
   const GuestMemory& mem = host->memory();
   ReqHeader h;
   uint64_t status_gpa = 0;
-  if (!parse(mem, *chain, h, status_gpa)) return false;
+  if (!parse(mem, *chain, h, status_gpa)) return 0;
   // Anything but a plain, aligned, in-range read or write goes to the
   // workers, which also report the errors.
   bool in = h.type == kBlkTIn;
-  if (!in && (h.type != kBlkTOut || read_only_)) return false;
+  if (!in && (h.type != kBlkTOut || read_only_)) return 0;
   uint64_t len = data_len(*chain, in);
-  if (len == 0 || len > INT32_MAX || !fits(disk_->size(), h.sector, len)) return false;
+  if (len == 0 || len > INT32_MAX || !fits(disk_->size(), h.sector, len)) return 0;
   uint64_t offset = h.sector * kSector;
-  if (offset % direct.align) return false;
+  if (offset % direct.align) return 0;
   auto segs = data_spans(mem, *chain, in, len);
-  if (segs.size() > IOV_MAX) return false;
+  if (segs.size() > IOV_MAX) return 0;
   uint64_t total = 0;
   for (auto s : segs) {
-    if (reinterpret_cast<uintptr_t>(s.data()) % direct.align || s.size() % direct.align) return false;
+    if (reinterpret_cast<uintptr_t>(s.data()) % direct.align || s.size() % direct.align) return 0;
     total += s.size();
   }
-  if (total != len) return false;
+  if (total != len) return 0;
   // Taken: only now the request's own record.
   auto r = std::make_unique<RingRequest>(
       RingRequest{host, q, chain, status_gpa, in ? 1 + uint32_t(len) : 1, int32_t(len), {}});
@@ -296,22 +314,23 @@ bool VirtioBlk::try_ring_locked(VirtioHost* host, size_t q, const std::shared_pt
   };
   if (!prepare()) {
     ring_->submit();  // room for one more
-    if (!prepare()) return false;
+    if (!prepare()) return 0;
   }
   ring_in_flight_++;
   r.release();  // ring_completed() takes it back
-  return true;
+  return len;
 }
 
-void VirtioBlk::completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len) {
+void VirtioBlk::completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len, uint64_t bytes) {
   host->queue(q).add_used(host->memory(), head, len);
   std::lock_guard lock(mu_);
-  finish_locked(host, q, 1);
+  finish_locked(host, q, 1, bytes);
 }
 
 void VirtioBlk::ring_completed(std::span<const IoCompletion> done) {
   // Per queue: the chains to return, with one used-index update each.
   std::vector<std::vector<std::pair<uint16_t, uint32_t>>> used(load_.size());
+  std::vector<uint64_t> bytes(load_.size());
   VirtioHost* host = nullptr;  // every request in flight has the same (reset waits for them)
   for (const IoCompletion& c : done) {
     std::unique_ptr<RingRequest> r(reinterpret_cast<RingRequest*>(uintptr_t(c.tag)));
@@ -320,7 +339,7 @@ void VirtioBlk::ring_completed(std::span<const IoCompletion> done) {
       // An error, a short transfer, EAGAIN: the request again on a worker,
       // which finishes it, reporting an error if there is still one.
       pool_.submit([this, host, q = r->q, chain = r->chain] {
-        completed(host, q, chain->head, serve(host->memory(), *chain));
+        completed(host, q, chain->head, serve(host->memory(), *chain), request_bytes(*chain));
       });
       continue;
     }
@@ -328,19 +347,27 @@ void VirtioBlk::ring_completed(std::span<const IoCompletion> done) {
     ring_requests_++;
     host->memory().write_obj(r->status_gpa, kBlkSOk);
     used[r->q].emplace_back(r->chain->head, r->used);
+    bytes[r->q] += uint64_t(r->expect);
   }
   for (size_t q = 0; q < used.size(); ++q)
     if (!used[q].empty()) host->queue(q).add_used_many(host->memory(), used[q]);
   std::lock_guard lock(mu_);
   for (size_t q = 0; q < used.size(); ++q)
-    if (!used[q].empty()) finish_locked(host, q, used[q].size());
+    if (!used[q].empty()) finish_locked(host, q, used[q].size(), bytes[q]);
   ring_in_flight_ -= done.size();
 }
 
-void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n) {
+void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n, uint64_t bytes) {
   QueueLoad& load = load_[q];
   load.in_flight -= n;
   load.unsignalled += uint32_t(n);
+  load.unsignalled_bytes += bytes;
+  // Large transfers: the interrupt first, then the next requests.
+  if (load.unsignalled_bytes >= kSignalBytes) {
+    load.unsignalled = 0;
+    load.unsignalled_bytes = 0;
+    host->signal_used(q);
+  }
   // Requests the driver added meanwhile (it does not notify while others are
   // in flight) are taken first (unless a reset came meanwhile): then another
   // request of this queue still in flight (waiting for a worker, being
@@ -349,8 +376,9 @@ void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n) {
   // however the driver spread the burst over its submissions. A guest that
   // keeps the queue busy still hears every kMaxUnsignalled.
   if (host_ == host) drain_locked(q);
-  if (load.in_flight == 0 || load.unsignalled >= kMaxUnsignalled) {
+  if (load.unsignalled && (load.in_flight == 0 || load.unsignalled >= kMaxUnsignalled)) {
     load.unsignalled = 0;
+    load.unsignalled_bytes = 0;
     host->signal_used(q);
   }
 }

@@ -9,7 +9,9 @@
 // ones after every completion and avail_event is left behind, so the driver
 // does not notify; a completion raises the interrupt only when no other
 // request of its queue is in flight (the last one of a burst does), or after
-// 32 completions held back.
+// 32 completions held back, or, before anything else, once 512 KiB of data
+// completed (large transfers go back at once, so the guest refills its queue
+// while the device moves the next request).
 #pragma once
 
 #include <atomic>
@@ -112,14 +114,17 @@ class VirtioBlk : public VirtioDevice {
   // Pops every available chain of queue q and hands it to the ring or the
   // pool (mu_ held).
   void drain_locked(size_t q);
-  // Queues the request on the ring if it can go there (mu_ held).
-  bool try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain);
-  // A worker finished a request of queue q popped under host.
-  void completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len);
+  // Queues the request on the ring if it can go there: the bytes it moves,
+  // or 0 when it cannot (mu_ held).
+  uint64_t try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain);
+  // A worker finished a request of queue q popped under host, which moved
+  // `bytes` of data.
+  void completed(VirtioHost* host, size_t q, uint16_t head, uint32_t len, uint64_t bytes);
   // The ring finished these requests.
   void ring_completed(std::span<const IoCompletion> done);
-  // n requests of queue q were returned to the guest: interrupt, look for more.
-  void finish_locked(VirtioHost* host, size_t q, size_t n);
+  // n requests of queue q, moving `bytes` of data, were returned to the
+  // guest: interrupt, look for more.
+  void finish_locked(VirtioHost* host, size_t q, size_t n, uint64_t bytes);
   // Returns when no request is with the pool or the ring.
   void wait_idle();
   void open_ring_locked();
@@ -127,6 +132,7 @@ class VirtioBlk : public VirtioDevice {
   struct QueueLoad {
     size_t in_flight = 0;    // popped, not yet completed (mu_)
     uint32_t unsignalled = 0;  // completions not yet signalled (mu_)
+    uint64_t unsignalled_bytes = 0;  // their data (mu_)
   };
 
   std::shared_ptr<block::BlockDevice> disk_;
