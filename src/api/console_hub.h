@@ -32,6 +32,9 @@ class ConsoleHub {
   void guest_output(uint8_t byte);  // any thread
   void set_serial(Serial* serial);  // io thread; null when the machine is gone
   void close();                     // stops accepting, drops clients
+  // io thread: what the guest wrote so far goes to the log and the clients
+  // now (a paused VM's log is whole when the pause request is answered).
+  void flush();
 
   uint64_t bytes_out() const { return bytes_out_; }
   uint64_t bytes_in() const { return bytes_in_; }
@@ -43,7 +46,6 @@ class ConsoleHub {
 
  private:
   void accept();
-  void flush();
   void feed_input();
 
   boost::asio::io_context& io_;

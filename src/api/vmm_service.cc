@@ -146,6 +146,7 @@ void VmmService::pause() {
   if (state_ == VmState::kPaused) return;  // as Firecracker: pausing a paused VM is fine
   machine_->pause();
   state_ = VmState::kPaused;
+  console_.flush();  // the parked vCPUs wrote their last bytes: the log has them when this returns
 }
 
 void VmmService::resume() {
