@@ -1,8 +1,8 @@
 // Fuzz target: treats the input as an image file, opens it (format
 // detected), walks its allocation map, reads bounded parts of it, runs the
-// qcow2 consistency check, and lists, applies and deletes a snapshot. Any
-// crash, hang or runaway allocation is a bug; Errors are the expected outcome
-// for garbage.
+// qcow2 consistency check, lists, applies and deletes a snapshot, and
+// writes three blocks. Any crash, hang or runaway allocation is a bug;
+// Errors are the expected outcome for garbage.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -63,6 +63,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         }
       }
     }
+    // Writes through a writable open (first, middle and last 4 KiB of the
+    // disk): entries pointing anywhere must give an Error, never a write
+    // onto metadata or a crash.
+    dev.reset();
+    insula::block::OpenOptions w;
+    w.open_backing = false;
+    auto wdev = insula::block::open_image(path, w);
+    std::vector<uint8_t> data(4096, 0xa5);
+    if (disk >= 4096)
+      for (uint64_t at : {uint64_t{0}, (disk / 2) & ~uint64_t{4095}, disk - 4096}) {
+        try {
+          wdev->write(at, data);
+        } catch (const insula::Error&) {
+        }
+      }
+    wdev->flush();
   } catch (const insula::Error&) {
   }
   ::close(fd);

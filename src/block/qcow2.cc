@@ -28,6 +28,7 @@ Qcow2Image::Qcow2Image(ImageFile file, Header header, bool read_only, std::uniqu
       l2_entries_(h_.cluster_size() / 8) {
   backing_size_ = backing_ ? backing_->size() : 0;
   file_end_ = file_.size();
+  trusted_end_ = file_end_;
   std::vector<uint8_t> raw(uint64_t{h_.l1_size} * 8);
   file_.read(h_.l1_table_offset, raw);
   l1_.resize(h_.l1_size);
@@ -67,16 +68,39 @@ std::shared_ptr<Qcow2Image::L2Table> Qcow2Image::load_l2(uint64_t l2_offset) {
   if (it != l2_cache_.end()) return it->second;
   if (l2_offset % cs_ || l2_offset < cs_ || l2_offset >= file_end_)
     corrupt(fmt::format("L2 table offset {:#x} is invalid", l2_offset));
+  // A writable image's tables not written by this process: see trusted_end_.
+  bool check = !read_only_ && !written_l2_.contains(l2_offset);
+  if (check && (l2_offset >= trusted_end_ || !in_use_before(refcounts(), l2_offset)))
+    corrupt(fmt::format("L2 table offset {:#x} is beyond the end of the file or a free cluster", l2_offset));
   std::vector<uint8_t> raw(cs_);
   file_.read(l2_offset, raw);
   auto t = std::make_shared<L2Table>(l2_entries_);
   for (uint64_t i = 0; i < l2_entries_; ++i) (*t)[i] = be64(&raw[i * 8]);
+  if (check) check_loaded_l2(l2_offset, *t);
   if (l2_cache_.size() * cs_ >= kL2CacheBytes) {
     auto victim = l2_cache_.begin();
     write_held_back(victim->first, *victim->second);
     l2_cache_.erase(victim);
   }
   return l2_cache_.emplace(l2_offset, t).first->second;
+}
+
+bool Qcow2Image::in_use_before(Refcounts& rc, uint64_t host) const {
+  uint64_t c = host >> h_.cluster_bits;
+  return rc.get(c) != 0 && !rc.handed_out(c);
+}
+
+void Qcow2Image::check_loaded_l2(uint64_t l2_offset, const L2Table& t) {
+  Refcounts& rc = refcounts();
+  for (uint64_t i = 0; i < t.size(); ++i) {
+    uint64_t e = t[i], host = e & kOffsetMask, length = 0;
+    if (e & kCompressed) compressed_range(e, host, length);  // read only, never written in place
+    if (!host) continue;
+    if (host >= trusted_end_)
+      corrupt(fmt::format("L2 table at {:#x}, entry {} ({:#x}) points beyond the end of the file", l2_offset, i, e));
+    if (!(e & kCompressed) && !in_use_before(rc, host))
+      corrupt(fmt::format("L2 table at {:#x}, entry {} ({:#x}) points at a free cluster", l2_offset, i, e));
+  }
 }
 
 void Qcow2Image::hold_back_l2(uint64_t l2_offset, uint64_t first, uint64_t count) {
@@ -235,6 +259,7 @@ void Qcow2Image::write_l2_entries(uint64_t l2_offset, const L2Table& t, uint64_t
   std::vector<uint8_t> raw(count * 8);
   for (uint64_t i = 0; i < count; ++i) put64(&raw[i * 8], t[first + i]);
   file_.write(l2_offset + first * 8, raw);
+  written_l2_.insert(l2_offset);
 }
 
 Qcow2Image::L2Table& Qcow2Image::l2_for_write(uint64_t l1_index, uint64_t& l2_offset) {

@@ -25,6 +25,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <unordered_set>
 #include <vector>
 
 #include "block/block_device.h"
@@ -228,6 +229,18 @@ class Qcow2Image final : public BlockDevice {
   // memory than in the file (hold_back_l2).
   std::map<uint64_t, std::pair<uint64_t, uint64_t>> l2_dirty_;
   std::atomic<uint64_t> file_end_{0};  // host offsets at or past this are corrupt
+  // On a writable image, an L1 or L2 entry read from the file that points at
+  // a cluster that is free or was allocated since the image was opened, or
+  // at or past the end the file had then (or when it last switched to
+  // checked metadata), is corrupt: else a hostile entry would alias a
+  // cluster allocated for other data, and a write through it overwrite that
+  // data. Tables this process wrote (written_l2_) are not checked again when
+  // they come back into the cache. (Two entries of unread tables that share
+  // a cluster with refcount 1 are beyond this: `img check` finds those.)
+  uint64_t trusted_end_ = 0;
+  std::unordered_set<uint64_t> written_l2_;  // meta_lock_ or the exclusive lock
+  void check_loaded_l2(uint64_t l2_offset, const L2Table& t);  // meta_lock_ or the exclusive lock
+  bool in_use_before(qcow2::Refcounts& rc, uint64_t host) const;  // refcount > 0, not handed out since
 };
 
 namespace detail {

@@ -171,7 +171,14 @@ CheckResult Qcow2Image::check_locked(RepairMode repair) {
 
   r.image_end_offset = highest * cs_;
   r.total_clusters = (h_.size + cs_ - 1) / cs_;
-  if (writable && (r.leaks_fixed || r.corruptions_fixed)) file_.sync();
+  if (writable && (r.leaks_fixed || r.corruptions_fixed)) {
+    file_.sync();
+    // Refcounts now count the references of every table: what they point
+    // at is in use, whatever was allocated or free before.
+    trusted_end_ = std::max<uint64_t>(file_end_, file_.size());
+    written_l2_.clear();
+    rc.forget_handed_out();
+  }
   return r;
 }
 

@@ -93,6 +93,7 @@ void Refcounts::set(uint64_t cluster, uint64_t value) {
     create_block(index);
   }
   auto& b = block(index);
+  if (value && !get_entry(b, cluster % per_block_)) hand_out(cluster, 1);
   put_entry(b, cluster % per_block_, value);
   write_entries(index, b, cluster % per_block_, cluster % per_block_);
   if (value == 0) {
@@ -119,6 +120,7 @@ void Refcounts::update(uint64_t first, uint64_t n, int64_t delta) {
       if (delta > 0 && max_ - v < static_cast<uint64_t>(delta))
         throw error("refcount overflow in '{}': cluster {} already has refcount {}", file_.path(), index * per_block_ + i, v);
       uint64_t nv = v + static_cast<uint64_t>(delta);
+      if (!v && nv) hand_out(index * per_block_ + i, 1);
       put_entry(b, i, nv);
       if (nv == 0) {
         free_cursor_ = std::min(free_cursor_, index * per_block_ + i);
@@ -207,6 +209,7 @@ uint64_t Refcounts::allocate_at_end(uint64_t n) {
       if (std::find(missing.begin(), missing.end(), index) == missing.end()) update(c, 1, +1);
     }
     if (nblocks == 0 && end > first + n) throw error("internal error: refcount block plan of '{}'", file_.path());
+    hand_out(first, end - first);
     // Make sure the file covers the whole range even before it is written.
     if (file_.size() < (end << cluster_bits_)) file_.truncate(end << cluster_bits_);
     return first << cluster_bits_;
@@ -224,6 +227,7 @@ void Refcounts::create_block(uint64_t index) {
   if (at == 0) throw error("'{}' is corrupt: refcount block 0 is missing", file_.path());
   std::vector<uint8_t> b(cluster_size_, 0);
   put_entry(b, 0, 1);
+  hand_out(at, 1);
   file_.write(at << cluster_bits_, b);
   table_[index] = at << cluster_bits_;
   uint8_t e[8];
@@ -251,6 +255,7 @@ void Refcounts::grow_table(uint64_t needed_index) {
   if (tclusters * cluster_size_ > kMaxRefTableBytes)
     throw error("'{}' is too large: its refcount table would exceed {} bytes", file_.path(), kMaxRefTableBytes);
   uint64_t total = nblocks + tclusters;
+  hand_out(first, total);
   std::vector<uint64_t> table = table_;
   table.resize(tclusters * cluster_size_ / 8, 0);
   uint64_t first_block_index = first / per_block_;
@@ -278,6 +283,26 @@ void Refcounts::grow_table(uint64_t needed_index) {
   table_clusters_ = tclusters;
   blocks_.clear();
   update(old_offset >> cluster_bits_, old_clusters, -1);
+}
+
+void Refcounts::hand_out(uint64_t first, uint64_t n) {
+  uint64_t end = first + n;
+  auto it = handed_out_.upper_bound(first);
+  if (it != handed_out_.begin() && std::prev(it)->second >= first) {
+    --it;
+    first = it->first;
+    end = std::max(end, it->second);
+  }
+  while (it != handed_out_.end() && it->first <= end) {
+    end = std::max(end, it->second);
+    it = handed_out_.erase(it);
+  }
+  handed_out_[first] = end;
+}
+
+bool Refcounts::handed_out(uint64_t cluster) const {
+  auto it = handed_out_.upper_bound(cluster);
+  return it != handed_out_.begin() && std::prev(it)->second > cluster;
 }
 
 }  // namespace insula::block::qcow2

@@ -51,6 +51,11 @@ class Refcounts {
   void forget_zeroed() { zeroed_first_ = zeroed_end_ = 0; }
   // Stores refcount v of entry i in a refcount block's bytes (this order).
   void put_entry(std::vector<uint8_t>& b, uint64_t i, uint64_t v) const;
+  // Whether this object gave the cluster a refcount where it had none (it
+  // was free when the image was opened, or freed since): no table read from
+  // the file that this process did not write may point there.
+  bool handed_out(uint64_t cluster) const;
+  void forget_handed_out() { handed_out_.clear(); }
 
  private:
   std::vector<uint8_t>& block(uint64_t index);  // loads into the cache
@@ -60,6 +65,7 @@ class Refcounts {
   void grow_table(uint64_t needed_index);
   uint64_t get_entry(const std::vector<uint8_t>& b, uint64_t i) const;
   void write_entries(uint64_t index, const std::vector<uint8_t>& b, uint64_t first, uint64_t last);
+  void hand_out(uint64_t first, uint64_t n);  // records [first, first + n) in handed_out_
 
   ImageFile& file_;
   uint32_t cluster_bits_;
@@ -73,6 +79,7 @@ class Refcounts {
   std::map<uint64_t, std::vector<uint8_t>> blocks_;
   uint64_t free_cursor_ = 0;
   uint64_t zeroed_first_ = 0, zeroed_end_ = 0;
+  std::map<uint64_t, uint64_t> handed_out_;  // first cluster -> end, disjoint, merged
 };
 
 }  // namespace insula::block::qcow2

@@ -222,6 +222,8 @@ void Qcow2Image::switch_metadata(NextMetadata next, const std::string& action) {
   refcounts_.reset();
   refcounts_.emplace(file_, h_);
   file_end_ = end * cs_;
+  trusted_end_ = file_end_;  // every table was checked (require_consistent) and rewritten
+  written_l2_.clear();
   drop_l2_cache();
 }
 

@@ -1,6 +1,7 @@
 // Unit tests: hostile images give clean Errors, never crashes or hangs.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "base/error.h"
@@ -145,6 +146,100 @@ TEST(Qcow2Hostile, CompressedGarbage) {
   uint32_t x = 62 - (16 - 8);
   poke64(p, kL2, qcow2::kCompressed | (3ULL << x) | (5 * 65536));  // data cluster is 0x5a bytes
   expect_read_error(p);
+}
+
+uint64_t peek64(const std::string& path, uint64_t off) {
+  ImageFile f = ImageFile::open(path, true);
+  uint8_t b[8];
+  f.read(off, b);
+  return qcow2::be64(b);
+}
+
+// A 1 GiB image (two L2 tables) with its first cluster written (0x5a), and
+// the end of its file in whole clusters.
+std::string make_two_tables(const TempDir& dir, uint64_t& end) {
+  Qcow2CreateOptions o;
+  o.size = 1 << 30;
+  create_qcow2(dir / "a.qcow2", o);
+  open_image(dir / "a.qcow2")->write(0, std::vector<uint8_t>(65536, 0x5a));
+  end = (std::filesystem::file_size(dir / "a.qcow2") + 65535) / 65536 * 65536;
+  return dir / "a.qcow2";
+}
+
+constexpr uint64_t kHalf = 512 << 20;  // the first byte the second L2 table maps
+
+// Writes clusters 2..2+n of the first table, each filled with its own byte,
+// and checks that they read back so.
+void write_clusters(BlockDevice& dev, uint64_t n) {
+  for (uint64_t c = 2; c < 2 + n; ++c) dev.write(c * 65536, std::vector<uint8_t>(65536, uint8_t(c)));
+}
+void expect_clusters(BlockDevice& dev, uint64_t n) {
+  std::vector<uint8_t> back(65536);
+  for (uint64_t c = 2; c < 2 + n; ++c) {
+    dev.read(c * 65536, back);
+    EXPECT_EQ(back, std::vector<uint8_t>(65536, uint8_t(c))) << "cluster " << c;
+  }
+}
+
+// A 1 GiB image whose second L2 table maps one cluster (0x77); returns that
+// table's offset.
+uint64_t add_second_table(const std::string& p) {
+  open_image(p)->write(kHalf, std::vector<uint8_t>(65536, 0x77));
+  return peek64(p, peek64(p, 40) + 8) & qcow2::kOffsetMask;
+}
+
+// An L2 entry pointing just past the end of the file stays corrupt when the
+// file grows past it: else a write through it would land on a cluster
+// allocated since for other data.
+TEST(Qcow2Hostile, L2EntryPastTheEndNeverAliasesNewData) {
+  TempDir dir;
+  uint64_t end = 0;
+  auto p = make_two_tables(dir, end);
+  uint64_t second_l2 = add_second_table(p);
+  end = (std::filesystem::file_size(p) + 65535) / 65536 * 65536;
+  poke64(p, second_l2 + 8, qcow2::kCopied | end);  // guest cluster kHalf + 64 KiB
+  auto dev = open_image(p);
+  // Through the first table, past `end` (writes zero up to 4 MiB ahead).
+  write_clusters(*dev, 160);
+  EXPECT_THROW(dev->write(kHalf + 65536, std::vector<uint8_t>(65536, 0xb1)), Error);
+  expect_clusters(*dev, 160);
+}
+
+// The same for an entry pointing at a free cluster inside the file (the
+// file made 1 MiB longer: the next allocation takes its first cluster).
+TEST(Qcow2Hostile, L2EntryAtAFreeClusterNeverAliasesNewData) {
+  TempDir dir;
+  uint64_t end = 0;
+  auto p = make_two_tables(dir, end);
+  uint64_t second_l2 = add_second_table(p);
+  end = (std::filesystem::file_size(p) + 65535) / 65536 * 65536;
+  std::filesystem::resize_file(p, end + (1 << 20));
+  poke64(p, second_l2 + 8, qcow2::kCopied | end);
+  auto dev = open_image(p);
+  write_clusters(*dev, 4);
+  EXPECT_THROW(dev->write(kHalf + 65536, std::vector<uint8_t>(65536, 0xb1)), Error);
+  expect_clusters(*dev, 4);
+}
+
+// The same for an L1 entry: the cluster allocated at the old end holds guest
+// data, which must not be taken for an L2 table (here one whose entry points
+// at the real L2 table, so a write would wipe it).
+TEST(Qcow2Hostile, L1EntryPastTheEndNeverBecomesATable) {
+  TempDir dir;
+  uint64_t end = 0;
+  auto p = make_two_tables(dir, end);
+  uint64_t l1 = peek64(p, 40);
+  uint64_t first_l2 = peek64(p, l1) & qcow2::kOffsetMask;
+  poke64(p, l1 + 8, qcow2::kCopied | end);
+  auto dev = open_image(p);
+  std::vector<uint8_t> fake(65536);
+  for (size_t i = 0; i < fake.size(); i += 8) qcow2::put64(&fake[i], qcow2::kCopied | first_l2);
+  dev->write(2 * 65536, fake);  // allocated at `end`
+  EXPECT_THROW(dev->write(kHalf, std::vector<uint8_t>(65536, 0)), Error);
+  dev.reset();  // the first table as the file holds it
+  std::vector<uint8_t> back(65536);
+  open_image(p)->read(0, back);
+  EXPECT_EQ(back, std::vector<uint8_t>(65536, 0x5a));
 }
 
 }  // namespace
