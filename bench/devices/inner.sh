@@ -7,8 +7,11 @@
 # (ROWS: which groups run, comma-separated, default blk,net,kit; kit needs
 # GUESTKIT_ELF; direct, the cache=none rows, needs BRD_KO, the kernel's
 # RAM-disk module)
-# Environment: INSULA_B=PATH: the net rows also boot this second insula
-# binary (vmm "insula-b": before/after a change, in the same run);
+# Environment: INSULA_B=PATH: every row also boots this second insula
+# binary (vmm "insula-b": before/after a change, in the same run; the three
+# boots of a row take turns in every slot, so use a multiple of 3 rounds);
+# ROUND0=N: the rounds are numbered from N + 1 (run.sh runs one round per
+# test-host boot; the number sets the order of the VMMs);
 # NET_PROFILE=1 (needs perf in the test host): a system-wide profile, KVM
 # exit counts and the tap's packet counts while each net iperf3 runs,
 # printed as "# prof ..." lines.
@@ -85,7 +88,7 @@ done'
 
 cmdline="console=ttyS0 quiet panic=-1"
 qemu="qemu-system-x86_64 -accel kvm -cpu host -smp 2 -m 512 -M q35 -nodefaults -no-user-config -display none -monitor none -serial stdio -no-reboot -kernel $a/vmlinuz -initrd /tmp/initrd"
-ins="$insula run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M"
+run_args="run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M"
 
 # boot ROW_PREFIX VMM GUEST_SCRIPT COMMAND...: runs COMMAND with insula.run=GUEST_SCRIPT
 # appended to the command line, turns the guest's FIO/NET lines into RESULT lines.
@@ -222,16 +225,23 @@ net_profile_end() {
   rm -f /tmp/perf.* /tmp/kt.*
 }
 
-i=0
-while [ "$i" -lt "$rounds" ]; do
+# insula_of VMM: the binary an insula VMM (insula, insula-b) runs.
+insula_of() { if [ "$1" = insula-b ]; then echo "$INSULA_B"; else echo "$insula"; fi; }
+i=${ROUND0:-0} last=$((${ROUND0:-0} + rounds))
+while [ "$i" -lt "$last" ]; do
   i=$((i + 1))
   echo "# round $i, load $(cat /proc/loadavg)"
-  # Odd rounds start with insula, even rounds with QEMU, row by row.
+  # Odd rounds start with insula, even rounds with QEMU, row by row. With a
+  # second insula binary the three take turns in every slot (the last boot
+  # of a round did worse in runs 27-28 whichever binary it was).
   order="insula qemu"; [ $((i % 2)) = 0 ] && order="qemu insula"
+  if [ -n "${INSULA_B:-}" ]; then
+    case $((i % 3)) in 1) order="insula qemu insula-b";; 2) order="qemu insula-b insula";; 0) order="insula-b insula qemu";; esac
+  fi
   want blk && host_limit
   want blk && for fmt in raw qcow2; do
     for vmm in $order; do
-      if [ $vmm = insula ]; then boot blk-$fmt insula "$guest_blk" $ins --disk /tmp/disk.$fmt --cmdline
+      if [ $vmm != qemu ]; then boot blk-$fmt $vmm "$guest_blk" $(insula_of $vmm) $run_args --disk /tmp/disk.$fmt --cmdline
       else boot blk-$fmt qemu "$guest_blk" $qemu -drive file=/tmp/disk.$fmt,if=none,id=d0,format=$fmt,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0 -append
       fi
     done
@@ -243,7 +253,7 @@ while [ "$i" -lt "$rounds" ]; do
   if want direct && [ -n "$brd" ]; then
     host_limit_direct
     for vmm in $order; do
-      if [ $vmm = insula ]; then boot blk-direct insula "$guest_blk" $ins --disk /dev/ram0,cache=direct --cmdline
+      if [ $vmm != qemu ]; then boot blk-direct $vmm "$guest_blk" $(insula_of $vmm) $run_args --disk /dev/ram0,cache=direct --cmdline
       else boot blk-direct qemu "$guest_blk" $qemu -drive file=/dev/ram0,if=none,id=d0,format=raw,cache=none,aio=native -device virtio-blk-pci,drive=d0 -append
       fi
     done
@@ -253,22 +263,15 @@ while [ "$i" -lt "$rounds" ]; do
   khz=$(sed -n 's/.*tsc_early_khz=\([0-9]*\).*/\1/p' /proc/cmdline)
   kitargs="secs=$rt${khz:+ tsc_khz=$khz}"
   [ -n "$kit" ] && want kit && for vmm in $order; do
-    if [ $vmm = insula ]; then kit_boot kit-raw insula $insula run --kernel "$kit" --cpus 2 --memory 512M --disk /tmp/disk.raw --cmdline "$kitargs"
+    if [ $vmm != qemu ]; then kit_boot kit-raw $vmm $(insula_of $vmm) run --kernel "$kit" --cpus 2 --memory 512M --disk /tmp/disk.raw --cmdline "$kitargs"
     else kit_boot kit-raw qemu ${qemu%% -kernel*} -device isa-debug-exit,iobase=0xf4,iosize=4 -kernel "$kit" -append "$kitargs" -drive file=/tmp/disk.raw,if=none,id=d0,format=raw,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0,disable-legacy=on
     fi
   done
-  # With a second insula binary the three take turns in every slot (the
-  # last boot of a round did worse in runs 27-28 whichever binary it was).
-  net_order=$order
-  if [ -n "${INSULA_B:-}" ]; then
-    case $((i % 3)) in 1) net_order="insula qemu insula-b";; 2) net_order="qemu insula-b insula";; 0) net_order="insula-b insula qemu";; esac
-  fi
-  want net && for vmm in $net_order; do
+  want net && for vmm in $order; do
     iperf3_server
     net_profile $vmm
     # INSULA_NET_STATS=1: virtio-net's own counters at exit (one log line).
-    if [ $vmm = insula ]; then boot net insula "$guest_net" env INSULA_NET_STATS=1 $ins --net tap0 --cmdline
-    elif [ $vmm = insula-b ]; then boot net insula-b "$guest_net" "$INSULA_B" run --kernel $a/vmlinuz --initrd /tmp/initrd --cpus 2 --memory 512M --net tap0 --cmdline
+    if [ $vmm != qemu ]; then boot net $vmm "$guest_net" env INSULA_NET_STATS=1 $(insula_of $vmm) $run_args --net tap0 --cmdline
     else boot net qemu "$guest_net" $qemu -netdev tap,id=n0,ifname=tap0,script=no,downscript=no,vhost=off -device virtio-net-pci,netdev=n0,romfile= -append
     fi
     net_profile_end
