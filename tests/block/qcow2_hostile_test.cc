@@ -188,38 +188,34 @@ uint64_t add_second_table(const std::string& p) {
   return peek64(p, peek64(p, 40) + 8) & qcow2::kOffsetMask;
 }
 
-// An L2 entry pointing just past the end of the file stays corrupt when the
-// file grows past it: else a write through it would land on a cluster
-// allocated since for other data.
-TEST(Qcow2Hostile, L2EntryPastTheEndNeverAliasesNewData) {
+// Points guest cluster kHalf + 64 KiB (the second table) at the end of the
+// file - after making the file `grow` bytes longer, so that the cluster is
+// free space inside it when grow > 0 - writes n clusters through the first
+// table, whose allocations reach that cluster, then a block through the
+// hostile entry: that write must fail, and the n clusters stay intact.
+void expect_hostile_entry_refused(uint64_t grow, uint64_t n) {
   TempDir dir;
   uint64_t end = 0;
   auto p = make_two_tables(dir, end);
   uint64_t second_l2 = add_second_table(p);
   end = (std::filesystem::file_size(p) + 65535) / 65536 * 65536;
-  poke64(p, second_l2 + 8, qcow2::kCopied | end);  // guest cluster kHalf + 64 KiB
-  auto dev = open_image(p);
-  // Through the first table, past `end` (writes zero up to 4 MiB ahead).
-  write_clusters(*dev, 160);
-  EXPECT_THROW(dev->write(kHalf + 65536, std::vector<uint8_t>(65536, 0xb1)), Error);
-  expect_clusters(*dev, 160);
-}
-
-// The same for an entry pointing at a free cluster inside the file (the
-// file made 1 MiB longer: the next allocation takes its first cluster).
-TEST(Qcow2Hostile, L2EntryAtAFreeClusterNeverAliasesNewData) {
-  TempDir dir;
-  uint64_t end = 0;
-  auto p = make_two_tables(dir, end);
-  uint64_t second_l2 = add_second_table(p);
-  end = (std::filesystem::file_size(p) + 65535) / 65536 * 65536;
-  std::filesystem::resize_file(p, end + (1 << 20));
+  if (grow) std::filesystem::resize_file(p, end + grow);
   poke64(p, second_l2 + 8, qcow2::kCopied | end);
   auto dev = open_image(p);
-  write_clusters(*dev, 4);
+  write_clusters(*dev, n);
   EXPECT_THROW(dev->write(kHalf + 65536, std::vector<uint8_t>(65536, 0xb1)), Error);
-  expect_clusters(*dev, 4);
+  expect_clusters(*dev, n);
 }
+
+// An L2 entry pointing just past the end of the file stays corrupt when the
+// file grows past it (160 clusters: past the up to 4 MiB zeroed ahead):
+// else a write through it would land on a cluster allocated since for other
+// data.
+TEST(Qcow2Hostile, L2EntryPastTheEndNeverAliasesNewData) { expect_hostile_entry_refused(0, 160); }
+
+// The same for an entry pointing at a free cluster inside the file (1 MiB
+// of free space: the next allocation takes its first cluster).
+TEST(Qcow2Hostile, L2EntryAtAFreeClusterNeverAliasesNewData) { expect_hostile_entry_refused(1 << 20, 4); }
 
 // The same for an L1 entry: the cluster allocated at the old end holds guest
 // data, which must not be taken for an L2 table (here one whose entry points
