@@ -229,6 +229,71 @@ TEST(VirtioBlk, RequestsAddedDuringABurstShareItsInterrupt) {
   EXPECT_EQ(r.msi.count(), 1u);
 }
 
+// Waits up to 2 s for the rig's interrupt count to reach n.
+bool interrupts_reach(BlkRig& r, size_t n) {
+  for (int i = 0; i < 2000 && r.msi.count() < n; i++) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  return r.msi.count() >= n;
+}
+
+// A queue that had two requests in flight hands the interrupt for its last
+// completion to the loop, and what the driver adds before the loop gets to
+// it shares that interrupt: 3 requests, 1 interrupt (without the hand-over:
+// 2, one per burst).
+TEST(VirtioBlk, ADeepQueueInterruptsThroughTheLoop) {
+  EventLoop loop;  // not running yet: the handed-over interrupt waits
+  std::thread t;
+  {
+    BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "", 1, 64, 1, &loop}, true, kFRingEventIdx);
+    r.header(kBlkTIn, 0);
+    r.disk->close_gate();
+    r.add_read();
+    r.add_read();
+    r.drv.kick(0);
+    r.disk->open_gate();
+    for (int i = 0; i < 2; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+    r.add_read();  // no kick: the loop's drain takes it
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    EXPECT_EQ(r.msi.count(), 0u);
+    t = std::thread([&] { loop.run(); });
+    EXPECT_EQ(r.complete().second, kBlkSOk);
+    EXPECT_TRUE(interrupts_reach(r, 1));
+    r.blk->quiesce();
+    EXPECT_EQ(r.msi.count(), 1u);
+    loop.stop();
+    t.join();
+  }
+}
+
+// One request at a time is answered at once, loop or not.
+TEST(VirtioBlk, AQueueAtDepthOneInterruptsAtOnce) {
+  EventLoop loop;  // never runs
+  BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "", 1, 64, 1, &loop}, true, kFRingEventIdx);
+  for (size_t i = 1; i <= 3; i++) {
+    r.header(kBlkTIn, 0);
+    r.add_read();
+    r.drv.kick(0);
+    EXPECT_EQ(r.complete().second, kBlkSOk);
+    EXPECT_TRUE(interrupts_reach(r, i)) << "request " << i;
+  }
+}
+
+// A snapshot quiesces the device while its loop is parked: an interrupt
+// handed to the loop is raised then, or the restored guest would wait for it.
+TEST(VirtioBlk, QuiesceRaisesAHandedOverInterrupt) {
+  EventLoop loop;  // parked: never runs
+  BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "", 1, 64, 1, &loop}, true, kFRingEventIdx);
+  r.header(kBlkTIn, 0);
+  r.disk->close_gate();
+  r.add_read();
+  r.add_read();
+  r.drv.kick(0);
+  r.disk->open_gate();
+  for (int i = 0; i < 2; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+  EXPECT_EQ(r.msi.count(), 0u);
+  r.blk->quiesce();
+  EXPECT_EQ(r.msi.count(), 1u);
+}
+
 // One operation per hour: the second request stays on the queue (no vCPU or
 // thread waits for it) until the limit is lifted, as PATCH /drives does.
 TEST(VirtioBlk, RateLimiterHoldsRequestsUntilTheLimitIsLifted) {

@@ -20,8 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "block/block_device.h"
+#include "base/fd.h"
 #include "base/io_ring.h"
+#include "block/block_device.h"
 #include "devices/virtio/rate_limiter.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio/worker_pool.h"
@@ -124,7 +125,7 @@ class VirtioBlk : public VirtioDevice {
   void ring_completed(std::span<const IoCompletion> done);
   // n requests of queue q, moving `bytes` of data, were returned to the
   // guest: interrupt, look for more.
-  void finish_locked(VirtioHost* host, size_t q, size_t n, uint64_t bytes);
+  void finish_locked(VirtioHost* host, size_t q, size_t n, uint64_t bytes, bool on_worker);
   // Returns when no request is with the pool or the ring.
   void wait_idle();
   void open_ring_locked();
@@ -133,7 +134,16 @@ class VirtioBlk : public VirtioDevice {
     size_t in_flight = 0;    // popped, not yet completed (mu_)
     uint32_t unsignalled = 0;  // completions not yet signalled (mu_)
     uint64_t unsignalled_bytes = 0;  // their data (mu_)
+    // Interrupts still to hand to the loop (see finish_locked): set whenever
+    // a pop leaves two or more requests in flight, counted down per interrupt.
+    uint32_t deep = 0;
+    bool deferred = false;  // an interrupt handed to the loop is due (mu_)
   };
+  // The loop's side of a handed-over interrupt: takes what the guest added
+  // meanwhile, then interrupts if nothing is in flight.
+  void run_deferred();
+  // Raises queue q's interrupt for everything completed so far (mu_ held).
+  void signal_locked(VirtioHost* host, size_t q);
 
   std::shared_ptr<block::BlockDevice> disk_;
   VirtioBlkOptions options_;
@@ -144,6 +154,8 @@ class VirtioBlk : public VirtioDevice {
   std::vector<QueueLoad> load_;
   bool swapping_ = false;  // replace_disk() waits for the workers: take no request
   size_t ring_in_flight_ = 0;  // mu_
+  UniqueFd deferred_fd_;  // eventfd on options_.loop, when there is one
+  bool deferred_pending_ = false;  // written, not yet read (mu_)
   WorkerPool pool_;
   std::unique_ptr<IoRing> ring_;           // after pool_: stopped before it
   std::unique_ptr<RateLimiter> limiter_;  // after pool_: gone before it
