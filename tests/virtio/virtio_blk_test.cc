@@ -235,6 +235,18 @@ bool interrupts_reach(BlkRig& r, size_t n) {
   return r.msi.count() >= n;
 }
 
+// Two reads in flight at once (the disk gated until both are popped), both
+// completed: the queue is deep.
+void two_reads_at_once(BlkRig& r) {
+  r.header(kBlkTIn, 0);
+  r.disk->close_gate();
+  r.add_read();
+  r.add_read();
+  r.drv.kick(0);
+  r.disk->open_gate();
+  for (int i = 0; i < 2; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+}
+
 // A queue that had two requests in flight hands the interrupt for its last
 // completion to the loop, and what the driver adds before the loop gets to
 // it shares that interrupt: 3 requests, 1 interrupt (without the hand-over:
@@ -244,13 +256,7 @@ TEST(VirtioBlk, ADeepQueueInterruptsThroughTheLoop) {
   std::thread t;
   {
     BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "", 1, 64, 1, &loop}, true, kFRingEventIdx);
-    r.header(kBlkTIn, 0);
-    r.disk->close_gate();
-    r.add_read();
-    r.add_read();
-    r.drv.kick(0);
-    r.disk->open_gate();
-    for (int i = 0; i < 2; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+    two_reads_at_once(r);
     r.add_read();  // no kick: the loop's drain takes it
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
     EXPECT_EQ(r.msi.count(), 0u);
@@ -282,13 +288,7 @@ TEST(VirtioBlk, AQueueAtDepthOneInterruptsAtOnce) {
 TEST(VirtioBlk, QuiesceRaisesAHandedOverInterrupt) {
   EventLoop loop;  // parked: never runs
   BlkRig r(false, 1 << 20, VirtioBlkOptions{false, "", 1, 64, 1, &loop}, true, kFRingEventIdx);
-  r.header(kBlkTIn, 0);
-  r.disk->close_gate();
-  r.add_read();
-  r.add_read();
-  r.drv.kick(0);
-  r.disk->open_gate();
-  for (int i = 0; i < 2; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+  two_reads_at_once(r);
   EXPECT_EQ(r.msi.count(), 0u);
   r.blk->quiesce();
   EXPECT_EQ(r.msi.count(), 1u);
