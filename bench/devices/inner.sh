@@ -107,7 +107,7 @@ boot() {
     # IRQ job virtio ipi virtio0 ipi0: per request over the ramp second and the runtime.
     /^IRQ / && iops[$2] > 0 { r = iops[$2] * (rt + 1); print "RESULT", p "-" $2 "-irq/req", v, ($3 - $5) / r; print "RESULT", p "-" $2 "-ipi/req", v, ($4 - $6) / r }
     /^NET / && $3 != "" { print "RESULT", p "-" $2 "-Mbit/s", v, $3; ok = 1 }
-    /^GUEST / || /virtio-net stats/ { print "#", v, $0 }
+    /^GUEST / || /virtio-(net|blk) stats/ { print "#", v, $0 }
     END { if (!ok) print "FAILED", p, v }' | tee /tmp/res
   grep -q FAILED /tmp/res && tr -d '\r' </tmp/out | tail -15
 }
@@ -239,9 +239,11 @@ while [ "$i" -lt "$last" ]; do
     case $((i % 3)) in 1) order="insula qemu insula-b";; 2) order="qemu insula-b insula";; 0) order="insula-b insula qemu";; esac
   fi
   want blk && host_limit
+  # INSULA_BLK_STATS=1: virtio-blk's own counters at exit (one log line:
+  # requests, kicks, mean depth at each pop, interrupts by cause).
   want blk && for fmt in raw qcow2; do
     for vmm in $order; do
-      if [ $vmm != qemu ]; then boot blk-$fmt $vmm "$guest_blk" $(insula_of $vmm) $run_args --disk /tmp/disk.$fmt --cmdline
+      if [ $vmm != qemu ]; then boot blk-$fmt $vmm "$guest_blk" env INSULA_BLK_STATS=1 $(insula_of $vmm) $run_args --disk /tmp/disk.$fmt --cmdline
       else boot blk-$fmt qemu "$guest_blk" $qemu -drive file=/tmp/disk.$fmt,if=none,id=d0,format=$fmt,cache=writeback,aio=threads -device virtio-blk-pci,drive=d0 -append
       fi
     done
@@ -253,7 +255,7 @@ while [ "$i" -lt "$last" ]; do
   if want direct && [ -n "$brd" ]; then
     host_limit_direct
     for vmm in $order; do
-      if [ $vmm != qemu ]; then boot blk-direct $vmm "$guest_blk" $(insula_of $vmm) $run_args --disk /dev/ram0,cache=direct --cmdline
+      if [ $vmm != qemu ]; then boot blk-direct $vmm "$guest_blk" env INSULA_BLK_STATS=1 $(insula_of $vmm) $run_args --disk /dev/ram0,cache=direct --cmdline
       else boot blk-direct qemu "$guest_blk" $qemu -drive file=/dev/ram0,if=none,id=d0,format=raw,cache=none,aio=native -device virtio-blk-pci,drive=d0 -append
       fi
     done

@@ -131,6 +131,7 @@ int run_vm(RunOptions& opts, const Context& ctx) {
     // The exit below runs no destructors: the disks are flushed here (what a
     // guest wrote without flushing would otherwise be lost with the process).
     machine.flush_disks();
+    machine.log_device_counters();
     if (exit.kind == vmm::MachineExit::Kind::kError) fmt::print(stderr, "\ninsula: error: {}\n", exit.message);
     // A triple fault is the guest's crash: said always, like an error.
     else if (!exit.message.empty() && (ctx.debug || exit.kind == vmm::MachineExit::Kind::kTripleFault))

@@ -208,6 +208,12 @@ void Machine::pause() {
   flush_disks();
 }
 
+void Machine::log_device_counters() {
+  if (!pci_) return;
+  for (size_t i = 0; pci_->disk(i); ++i) pci_->disk(i)->log_counters();
+  for (size_t i = 0; pci_->net(i); ++i) pci_->net(i)->log_counters();
+}
+
 void Machine::flush_disks() {
   // As QEMU's vm_stop: a paused VM's disk files are whole, so another
   // process may copy them (a running VM's export) - the qcow2 driver holds

@@ -67,6 +67,9 @@ class Machine {
   // held-back L2 entries, then fdatasync); failures are logged. For a pause,
   // and for an exit that skips the disks' destructors.
   void flush_disks();
+  // The virtio-blk and virtio-net counters asked for with INSULA_BLK_STATS /
+  // INSULA_NET_STATS, for an exit that skips the devices' destructors.
+  void log_device_counters();
   void resume();
   bool paused() const;
   // Asks the guest to shut down the way a host's power button does (ACPI

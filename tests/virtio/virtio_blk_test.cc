@@ -265,6 +265,15 @@ TEST(VirtioBlk, ADeepQueueInterruptsThroughTheLoop) {
     EXPECT_TRUE(interrupts_reach(r, 1));
     r.blk->quiesce();
     EXPECT_EQ(r.msi.count(), 1u);
+    // INSULA_BLK_STATS's counters say so: one kick took two requests, the
+    // third was taken without one, and the loop raised the one interrupt.
+    VirtioBlkCounters c = r.blk->counters();
+    EXPECT_EQ(c.kicks, 1u);
+    EXPECT_EQ(c.popped, 3u);
+    EXPECT_EQ(c.completion_pops + c.loop_pops, 1u);
+    EXPECT_GE(c.handed, 1u);
+    EXPECT_EQ(c.irq_loop, 1u);
+    EXPECT_EQ(c.irq_done + c.irq_bytes, 0u);
     loop.stop();
     t.join();
   }
@@ -281,6 +290,11 @@ TEST(VirtioBlk, AQueueAtDepthOneInterruptsAtOnce) {
     EXPECT_EQ(r.complete().second, kBlkSOk);
     EXPECT_TRUE(interrupts_reach(r, i)) << "request " << i;
   }
+  VirtioBlkCounters c = r.blk->counters();
+  EXPECT_EQ(c.popped, 3u);
+  EXPECT_EQ(c.depth_sum, 3u);  // one in flight at each pop
+  EXPECT_EQ(c.irq_done, 3u);
+  EXPECT_EQ(c.handed, 0u);
 }
 
 // A snapshot quiesces the device while its loop is parked: an interrupt

@@ -67,6 +67,20 @@ struct VirtioBlkOptions {
 
 inline constexpr uint16_t kBlkMaxQueues = 64;
 
+// Where the work goes, for profiling (logged at reset and exit when
+// INSULA_BLK_STATS=1; bench/devices runs its insula boots with it).
+struct VirtioBlkCounters {
+  uint64_t kicks = 0;       // queue notifications (guest exits, or the limiter's retry)
+  uint64_t popped = 0;      // requests taken from the queues
+  uint64_t depth_sum = 0;   // requests in flight right after each pop, summed
+  uint64_t completion_pops = 0;  // of popped: taken after a completion (worker or ring)
+  uint64_t loop_pops = 0;    // of popped: taken by the loop for a handed-over interrupt
+  uint64_t irq_done = 0;     // interrupts when a burst ended (or kMaxUnsignalled)
+  uint64_t irq_bytes = 0;    // interrupts after 512 KiB of completed data
+  uint64_t irq_loop = 0;     // interrupts the loop raised for a worker
+  uint64_t handed = 0;       // interrupts handed to the loop
+};
+
 struct VirtioBlkState {
   static constexpr uint32_t kVersion = 1;
   uint32_t version = kVersion;
@@ -105,6 +119,10 @@ class VirtioBlk : public VirtioDevice {
   bool uses_io_ring() const;
   // Requests served on the ring so far.
   uint64_t ring_requests() const { return ring_requests_; }
+  VirtioBlkCounters counters() const;
+  // Logs the counters if INSULA_BLK_STATS asked for them and the device is
+  // active (a reset logs them too): for an exit that skips the destructor.
+  void log_counters();
 
  private:
   struct RingRequest;
@@ -129,6 +147,7 @@ class VirtioBlk : public VirtioDevice {
   // Returns when no request is with the pool or the ring.
   void wait_idle();
   void open_ring_locked();
+  void log_counters_locked();
 
   struct QueueLoad {
     size_t in_flight = 0;    // popped, not yet completed (mu_)
@@ -142,8 +161,9 @@ class VirtioBlk : public VirtioDevice {
   // The loop's side of a handed-over interrupt: takes what the guest added
   // meanwhile, then interrupts if nothing is in flight.
   void run_deferred();
-  // Raises queue q's interrupt for everything completed so far (mu_ held).
-  void signal_locked(VirtioHost* host, size_t q);
+  // Raises queue q's interrupt for everything completed so far (mu_ held);
+  // `why` is the counter it adds to.
+  void signal_locked(VirtioHost* host, size_t q, uint64_t VirtioBlkCounters::*why);
 
   std::shared_ptr<block::BlockDevice> disk_;
   VirtioBlkOptions options_;
@@ -156,6 +176,8 @@ class VirtioBlk : public VirtioDevice {
   size_t ring_in_flight_ = 0;  // mu_
   UniqueFd deferred_fd_;  // eventfd on options_.loop, when there is one
   bool deferred_pending_ = false;  // written, not yet read (mu_)
+  VirtioBlkCounters counters_;     // mu_
+  bool log_counters_ = false;      // INSULA_BLK_STATS
   WorkerPool pool_;
   std::unique_ptr<IoRing> ring_;           // after pool_: stopped before it
   std::unique_ptr<RateLimiter> limiter_;  // after pool_: gone before it

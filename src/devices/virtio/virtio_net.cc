@@ -69,6 +69,11 @@ VirtioNet::~VirtioNet() {
   watch_locked(false);
 }
 
+void VirtioNet::log_counters() {
+  std::lock_guard lock(mu_);
+  log_counters_locked();
+}
+
 void VirtioNet::log_counters_locked() {
   if (!log_counters_ || !host_) return;
   const VirtioNetCounters& c = counters_;

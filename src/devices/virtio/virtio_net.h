@@ -90,6 +90,9 @@ class VirtioNet : public VirtioDevice, public std::enable_shared_from_this<Virti
   void set_rate_limiters(const std::optional<RateLimiterConfig>& rx, const std::optional<RateLimiterConfig>& tx);
 
   VirtioNetCounters counters() const;
+  // Logs the counters if INSULA_NET_STATS asked for them and the device is
+  // active (a reset logs them too): for an exit that skips the destructor.
+  void log_counters();
   VirtioNetState save() const;
   void restore(const VirtioNetState& state);
 
