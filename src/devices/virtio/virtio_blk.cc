@@ -267,7 +267,6 @@ void VirtioBlk::reset() {
   {
     std::lock_guard lock(mu_);
     log_counters_locked();
-    counters_ = {};
     host_ = nullptr;  // finishing workers stop looking for more work
   }
   // In-flight requests finish before the rings go away. (Not under mu_: a

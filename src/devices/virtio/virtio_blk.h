@@ -68,7 +68,8 @@ struct VirtioBlkOptions {
 inline constexpr uint16_t kBlkMaxQueues = 64;
 
 // Where the work goes, for profiling (logged at reset and exit when
-// INSULA_BLK_STATS=1; bench/devices runs its insula boots with it).
+// INSULA_BLK_STATS=1; bench/devices runs its insula boots with it). Counted
+// from the device's creation, across resets, like requests.
 struct VirtioBlkCounters {
   uint64_t kicks = 0;       // queue notifications (guest exits, or the limiter's retry)
   uint64_t popped = 0;      // requests taken from the queues
@@ -77,7 +78,7 @@ struct VirtioBlkCounters {
   uint64_t loop_pops = 0;    // of popped: taken by the loop for a handed-over interrupt
   uint64_t irq_done = 0;     // interrupts when a burst ended (or kMaxUnsignalled)
   uint64_t irq_bytes = 0;    // interrupts after 512 KiB of completed data
-  uint64_t irq_loop = 0;     // interrupts the loop raised for a worker
+  uint64_t irq_loop = 0;     // handed-over interrupts raised (by the loop, or by quiesce())
   uint64_t handed = 0;       // interrupts handed to the loop
 };
 
