@@ -4,19 +4,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <cstdlib>
-#include <cstring>
-
 #include <fmt/format.h>
+
+#include "base/env.h"
 
 namespace insula::timing {
 
 bool enabled() {
   // Read once: the environment does not change under a running VMM.
-  static const bool on = [] {
-    const char* v = std::getenv("INSULA_TIMING");
-    return v && *v && std::strcmp(v, "0") != 0;
-  }();
+  static const bool on = env_flag("INSULA_TIMING");
   return on;
 }
 

@@ -6,10 +6,10 @@
 #include <unistd.h>
 
 #include <climits>
-#include <cstdlib>
 #include <cstring>
 #include <vector>
 
+#include "base/env.h"
 #include "base/error.h"
 #include "base/log.h"
 
@@ -165,8 +165,7 @@ VirtioBlk::VirtioBlk(std::shared_ptr<block::BlockDevice> disk, VirtioBlkOptions 
       for (size_t q = 0; q < options_.num_queues; ++q) queue_notify(q);
     });
   open_ring_locked();  // nothing runs yet: no lock needed
-  const char* stats = std::getenv("INSULA_BLK_STATS");
-  log_counters_ = stats && *stats && *stats != '0';
+  log_counters_ = env_flag("INSULA_BLK_STATS");
   if (options_.loop) {
     deferred_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
     if (!deferred_fd_) throw error("virtio-blk: eventfd: {}", std::strerror(errno));

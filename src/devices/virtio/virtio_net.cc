@@ -5,9 +5,9 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <cstring>
 
+#include "base/env.h"
 #include "base/error.h"
 #include "base/log.h"
 
@@ -52,8 +52,7 @@ VirtioNet::VirtioNet(Tap tap, MacAddress mac, EventLoop* loop, const RateLimiter
                      const RateLimiterConfig& tx)
     : tap_(std::move(tap)), loop_(loop), mac_(mac), frame_(kMaxFrame), iov_(kMaxIov) {
   if (!loop_) throw error("virtio-net: needs an event loop to watch tap '{}'", tap_.name());
-  const char* stats = std::getenv("INSULA_NET_STATS");
-  log_counters_ = stats && *stats && *stats != '0';
+  log_counters_ = env_flag("INSULA_NET_STATS");
   rx_limiter_ = std::make_unique<RateLimiter>(rx, loop_, [this] { queue_notify(kRx); });
   tx_limiter_ = std::make_unique<RateLimiter>(tx, loop_, [this] { queue_notify(kTx); });
 }
