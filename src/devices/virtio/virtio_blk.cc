@@ -292,9 +292,7 @@ void VirtioBlk::run_deferred() {
     if (!load.deferred) continue;
     load.deferred = false;
     if (!host_) continue;  // reset meanwhile
-    uint64_t before = counters_.popped;
-    drain_locked(q);
-    counters_.loop_pops += counters_.popped - before;
+    drain_locked(q, &VirtioBlkCounters::loop_pops);
     // Else the completion of what the drain took raises it.
     if (load.unsignalled && load.in_flight == 0) signal_locked(host_, q, &VirtioBlkCounters::irq_loop);
   }
@@ -317,7 +315,7 @@ void VirtioBlk::queue_notify(size_t queue) {
   drain_locked(queue);
 }
 
-void VirtioBlk::drain_locked(size_t q) {
+void VirtioBlk::drain_locked(size_t q, uint64_t VirtioBlkCounters::*by) {
   if (swapping_) return;  // replace_disk() drains again once the disk is in
   VirtioHost* host = host_;
   Virtqueue& vq = host->queue(q);
@@ -341,6 +339,7 @@ void VirtioBlk::drain_locked(size_t q) {
     if (++load.in_flight >= 2) load.deep = kDeepSignals;
     counters_.popped++;
     counters_.depth_sum += load.in_flight;
+    if (by) counters_.*by += 1;
     if (uint64_t bytes = ring_ ? try_ring_locked(host, q, chain) : 0) {
       unsubmitted += bytes;
       if (unsubmitted < kSubmitBytes) continue;
@@ -449,11 +448,7 @@ void VirtioBlk::finish_locked(VirtioHost* host, size_t q, size_t n, uint64_t byt
   // these too: one interrupt per burst, however many workers served it, and
   // however the driver spread the burst over its submissions. A guest that
   // keeps the queue busy still hears every kMaxUnsignalled.
-  if (host_ == host) {
-    uint64_t before = counters_.popped;
-    drain_locked(q);
-    counters_.completion_pops += counters_.popped - before;
-  }
+  if (host_ == host) drain_locked(q, &VirtioBlkCounters::completion_pops);
   if (!load.unsignalled || (load.in_flight && load.unsignalled < kMaxUnsignalled)) return;
   // A worker that finished the last request of a deep queue hands the
   // interrupt to the loop: a guest that keeps many requests outstanding adds

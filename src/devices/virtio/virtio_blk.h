@@ -132,8 +132,8 @@ class VirtioBlk : public VirtioDevice {
   uint32_t serve(const GuestMemory& mem, const DescChain& chain);
   uint8_t serve_ranges(const GuestMemory& mem, const DescChain& chain, uint32_t type);
   // Pops every available chain of queue q and hands it to the ring or the
-  // pool (mu_ held).
-  void drain_locked(size_t q);
+  // pool (mu_ held); `by`, when given, is the counter each pop adds to.
+  void drain_locked(size_t q, uint64_t VirtioBlkCounters::*by = nullptr);
   // Queues the request on the ring if it can go there: the bytes it moves,
   // or 0 when it cannot (mu_ held).
   uint64_t try_ring_locked(VirtioHost* host, size_t q, const std::shared_ptr<DescChain>& chain);
