@@ -41,11 +41,15 @@ void write_console(uint8_t byte) {
 
 // Turns SIGTERM, SIGHUP and SIGINT into an orderly stop of the current
 // machine, so the terminal is restored and the exit status says why.
+// SIGUSR2 logs the machine's device state (queues, in-flight requests,
+// interrupts held or pending) and lets it run on: what to look at when a
+// guest hangs on a device. (Not SIGUSR1: the machine kicks its vCPU threads
+// with it, so it must stay unblocked.)
 class StopOnSignals {
  public:
   StopOnSignals() {
     sigemptyset(&set_);
-    for (int s : {SIGTERM, SIGHUP, SIGINT}) sigaddset(&set_, s);
+    for (int s : {SIGTERM, SIGHUP, SIGINT, SIGUSR2}) sigaddset(&set_, s);
     // Blocked here, before any other thread exists, so every thread inherits it.
     pthread_sigmask(SIG_BLOCK, &set_, nullptr);
     thread_ = std::thread([this] {
@@ -53,6 +57,10 @@ class StopOnSignals {
       while (sigwait(&set_, &sig) == 0) {
         std::lock_guard lock(mu_);
         if (done_) return;
+        if (sig == SIGUSR2) {
+          if (machine_) machine_->log_device_state();
+          continue;
+        }
         // Kept even when a machine takes it: one already stopping for another
         // reason (a reset with --reboot) ignores it, and the run must still end.
         pending_ = sig;

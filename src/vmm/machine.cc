@@ -33,6 +33,8 @@ namespace insula::vmm {
 namespace {
 
 constexpr uint32_t kMaxCpus = 255;  // xAPIC IDs, one byte
+// Interrupts a vCPU thread's KVM_RUN; never blocked in those threads (`insula
+// run` blocks SIGUSR2, its device-state dump, in all of them instead).
 constexpr int kKickSignal = SIGUSR1;
 
 void install_kick_handler() {
@@ -212,6 +214,10 @@ void Machine::log_device_counters() {
   if (!pci_) return;
   for (size_t i = 0; pci_->disk(i); ++i) pci_->disk(i)->log_counters();
   for (size_t i = 0; pci_->net(i); ++i) pci_->net(i)->log_counters();
+}
+
+void Machine::log_device_state() {
+  if (pci_) pci_->log_state();
 }
 
 void Machine::flush_disks() {

@@ -70,6 +70,10 @@ class Machine {
   // The virtio-blk and virtio-net counters asked for with INSULA_BLK_STATS /
   // INSULA_NET_STATS, for an exit that skips the devices' destructors.
   void log_device_counters();
+  // Logs every virtio device's queues and in-flight work, as both the device
+  // and the guest see them (a hang dump; `insula run` on SIGUSR2). Safe from
+  // any thread while the machine runs.
+  void log_device_state();
   void resume();
   bool paused() const;
   // Asks the guest to shut down the way a host's power button does (ACPI

@@ -113,6 +113,10 @@ void PciDevices::park_loop() {
   loop_parked_ = false;
 }
 
+void PciDevices::log_state() {
+  for (const auto& d : devices_) d->log_state();
+}
+
 void PciDevices::quiesce() {
   {
     std::unique_lock lock(park_mu_);

@@ -72,6 +72,8 @@ class PciDevices : public pci::PciBarListener {
   // lets the thread go on.
   void quiesce();
   void resume();
+  // Every virtio device's VirtioPci::log_state (a hang dump).
+  void log_state();
 
   void bar_changed(pci::PciFunction& function, int bar, std::optional<pci::BarMapping> old_mapping,
                    std::optional<pci::BarMapping> new_mapping) override;

@@ -83,6 +83,25 @@ TEST_F(VirtqueueTest, PopsAChainSplitByDirection) {
   EXPECT_FALSE(vq.needs_interrupt(ram.mem));
 }
 
+// The hang dump's line: the device's indices beside the guest's, read from
+// its memory; a field outside guest memory shows as "?", not a crash.
+TEST_F(VirtqueueTest, DescribeShowsBothSides) {
+  Virtqueue idle(16);
+  EXPECT_EQ(idle.describe(ram.mem), "not ready");
+  desc(kDesc, 0, kData, 16, 0);
+  avail(0);
+  avail(0);
+  ASSERT_EQ(pop(), Virtqueue::Pop::kChain) << why;
+  ASSERT_TRUE(vq.add_used(ram.mem, 0, 0));
+  EXPECT_EQ(vq.describe(ram.mem),
+            "size 16, device: last_avail 1 next_used 1 signalled_used 0 (none yet); guest: avail.idx 2 used.idx 1 "
+            "avail.flags 0 used_event 0 avail_event 0 (no EVENT_IDX)");
+  vq.used_addr = 0x100000;  // past the end of guest memory
+  std::string d = vq.describe(ram.mem);
+  EXPECT_NE(d.find("used.idx ? "), std::string::npos) << d;
+  EXPECT_NE(d.find("avail_event ? "), std::string::npos) << d;
+}
+
 TEST_F(VirtqueueTest, IndirectTable) {
   constexpr uint64_t kTable = 0x5000;
   desc(kTable, 0, kData, 8, kDescNext, 1);

@@ -282,6 +282,20 @@ void VirtioBlk::quiesce() {
     if (load_[q].deferred && host_) signal_locked(host_, q, &VirtioBlkCounters::irq_loop);
 }
 
+std::vector<std::string> VirtioBlk::describe_state() const {
+  std::lock_guard lock(mu_);
+  std::vector<std::string> out;
+  for (size_t q = 0; q < load_.size(); ++q) {
+    const QueueLoad& l = load_[q];
+    out.push_back(fmt::format("queue {}: {} in flight, {} completed unsignalled ({} bytes), deep {}{}", q, l.in_flight,
+                              l.unsignalled, l.unsignalled_bytes, l.deep, l.deferred ? ", interrupt handed to the loop" : ""));
+  }
+  out.push_back(fmt::format("{} on the ring, hand-over {}, {}{}", ring_in_flight_,
+                            deferred_pending_ ? "written to the loop" : "idle", host_ ? "active" : "reset",
+                            swapping_ ? ", swapping its disk" : ""));
+  return out;
+}
+
 void VirtioBlk::run_deferred() {
   uint64_t n;
   if (::read(deferred_fd_.get(), &n, sizeof n) < 0) return;

@@ -105,6 +105,7 @@ class VirtioBlk : public VirtioDevice {
   void queue_notify(size_t queue) override;
   void reset() override;
   void quiesce() override;
+  std::vector<std::string> describe_state() const override;
 
   // PATCH /drives: a new backing file (same size or not) for a running VM:
   // requests in flight finish on the old one, then the guest is told its

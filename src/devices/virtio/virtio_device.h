@@ -12,6 +12,7 @@
 #include <span>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "base/guest_memory.h"
 #include "devices/virtio/virtqueue.h"
@@ -137,6 +138,9 @@ class VirtioDevice {
   // the notifying thread (worker pools): called with the vCPUs paused and
   // the event loop parked, before a snapshot reads queues and memory.
   virtual void quiesce() {}
+  // The device's own part of a hang dump (VirtioPci::log_state): what it has
+  // in flight and holds back, one line per queue; empty for none.
+  virtual std::vector<std::string> describe_state() const { return {}; }
 };
 
 // Copies the bytes of a config struct that a read at offset covers; bytes

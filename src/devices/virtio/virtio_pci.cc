@@ -348,6 +348,20 @@ void VirtioPci::signal_used(size_t q) {
   raise(vq.msix_vector, 1);
 }
 
+void VirtioPci::log_state() {
+  std::string vectors;
+  auto vector = [&](uint16_t v) {
+    if (v == kNoVector) return std::string("no vector");
+    return fmt::format("vector {}{}{}", v, msix_.entry(v).masked ? " masked" : "", msix_.pending(v) ? " PENDING" : "");
+  };
+  INSULA_LOG_WARN("{}: status {:#x}, features {:#x}, MSI-X {}{}, config {}, ISR {:#x}", name(), status_.load(),
+                  driver_features_.load(), msix_.enabled() ? "on" : "off", msix_.function_masked() ? " (function masked)" : "",
+                  vector(config_msix_vector_.load()), isr_.load());
+  for (size_t q = 0; q < queues_.size(); ++q)
+    INSULA_LOG_WARN("{}: queue {}: {}, {}", name(), q, queues_[q]->describe(memory_), vector(queues_[q]->msix_vector));
+  for (const std::string& line : device_->describe_state()) INSULA_LOG_WARN("{}: {}", name(), line);
+}
+
 void VirtioPci::signal_config() {
   config_generation_.fetch_add(1);
   raise(config_msix_vector_.load(), 2);

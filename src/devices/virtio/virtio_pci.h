@@ -72,6 +72,10 @@ class VirtioPci : public pci::PciFunction, public VirtioHost {
   std::optional<uint64_t> notify_address(size_t q) const;
   size_t num_queues() const { return queues_.size(); }
   uint8_t status() const { return status_.load(); }
+  // Logs the transport's and the device's state (status, each queue as both
+  // sides see it, its MSI-X vector's mask and pending bit, what the device
+  // holds): a hang dump, for `insula run`'s SIGUSR2.
+  void log_state();
 
   // PciFunction
   void bar_read(int bar, uint64_t offset, std::span<uint8_t> data) override;

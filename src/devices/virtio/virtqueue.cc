@@ -223,6 +223,23 @@ uint16_t Virtqueue::last_avail() const {
   return last_avail_;
 }
 
+std::string Virtqueue::describe(const GuestMemory& mem) const {
+  std::lock_guard lock(mu_);
+  if (!ready || size == 0) return "not ready";
+  // The guest's fields, read as they are now (checked reads: "?" for one
+  // outside guest memory).
+  auto guest = [&](uint64_t gpa) {
+    uint16_t v;
+    return mem.read_obj(gpa, v) ? fmt::format("{}", v) : std::string("?");
+  };
+  return fmt::format(
+      "size {}, device: last_avail {} next_used {} signalled_used {}{}; guest: avail.idx {} used.idx {} avail.flags {} "
+      "used_event {} avail_event {}{}{}",
+      size, last_avail_, next_used_, signalled_used_, signalled_valid_ ? "" : " (none yet)", guest(avail_addr + 2),
+      guest(used_addr + 2), guest(avail_addr), guest(avail_addr + 4 + 2ull * size), guest(used_addr + 4 + 8ull * size),
+      event_idx_ ? "" : " (no EVENT_IDX)", broken_ ? ", BROKEN" : "");
+}
+
 void Virtqueue::reset() {
   std::lock_guard lock(mu_);
   size = max_size_;

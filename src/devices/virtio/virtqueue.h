@@ -102,6 +102,10 @@ class Virtqueue {
 
   bool broken() const;
   uint16_t last_avail() const;
+  // One line of the queue's state as both sides see it (the device's
+  // indices, and the guest's avail/used indices and event fields read from
+  // its memory), for a hang dump (`insula run`, SIGUSR2).
+  std::string describe(const GuestMemory& mem) const;
   void reset();  // back to power-on state
 
   QueueState save() const;
