@@ -107,6 +107,14 @@ class FakeDriver {
     return v;
   }
   void kick(uint16_t q) { pci_.notify(q); }
+  uint16_t avail_idx(uint16_t q) const { return queues_[q].avail_idx; }
+  // Whether a driver that published buffers since avail index `old` must
+  // notify now (EVENT_IDX: it passed avail_event; vring_need_event, virtio
+  // 1.2, 2.7.10).
+  bool must_notify(uint16_t q, uint16_t old) {
+    uint16_t now = queues_[q].avail_idx;
+    return uint16_t(now - avail_event(q) - 1) < uint16_t(now - old);
+  }
   // The device's used index of queue q as the guest would read it now.
   uint16_t used_idx(uint16_t q) {
     uint16_t idx = 0;

@@ -165,16 +165,51 @@ TEST(VirtioBlk, NoNotificationNeededWhileRequestsAreInFlight) {
   r.add_read();
   r.add_read();
   r.drv.kick(0);
-  // Armed for the first pop only: the driver, adding a third buffer now,
-  // sees avail_event behind and does not notify...
-  EXPECT_EQ(r.drv.avail_event(0), 1u);
+  // Not armed while requests are in flight (avail_event still at its
+  // power-on 0): the driver, adding a third buffer now, does not notify...
+  EXPECT_EQ(r.drv.avail_event(0), 0u);
+  uint16_t old = r.drv.avail_idx(0);
   r.add_read();
+  EXPECT_FALSE(r.drv.must_notify(0, old));
   r.disk->open_gate();
   // ...and the third request is served all the same.
   for (int i = 0; i < 3; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
   // Idle again: armed at the end of the ring.
   r.blk->quiesce();
   EXPECT_EQ(r.drv.avail_event(0), 3u);
+  EXPECT_EQ(r.blk->save().requests, 3u);
+}
+
+// A drain that takes one request from an idle queue does not ask to hear of
+// the next: a driver keeping many requests outstanding adds each as another
+// completes, and would otherwise notify for every one (an exit each) while
+// the device never saw its queue deep (bench/devices runs 41-42: 17342
+// kicks for 23057 requests in a QD32 boot).
+TEST(VirtioBlk, ARequestAddedWhileOneIsInFlightNeedsNoNotification) {
+  BlkRig r;  // EVENT_IDX negotiated
+  r.header(kBlkTIn, 0);
+  // Idle: one request served, the queue armed behind it.
+  r.add_read();
+  r.drv.kick(0);
+  EXPECT_EQ(r.complete().second, kBlkSOk);
+  r.blk->quiesce();
+  EXPECT_EQ(r.drv.avail_event(0), 1u);
+  // The next request passes avail_event: notified; held in flight.
+  r.disk->close_gate();
+  uint16_t old = r.drv.avail_idx(0);
+  r.add_read();
+  EXPECT_TRUE(r.drv.must_notify(0, old));
+  r.drv.kick(0);
+  // One added while it is in flight needs no notification...
+  old = r.drv.avail_idx(0);
+  r.add_read();
+  EXPECT_FALSE(r.drv.must_notify(0, old));
+  r.disk->open_gate();
+  // ...and is served when the first completes; then the queue is armed again.
+  for (int i = 0; i < 2; i++) EXPECT_EQ(r.complete().second, kBlkSOk);
+  r.blk->quiesce();
+  EXPECT_EQ(r.drv.avail_event(0), 3u);
+  EXPECT_EQ(r.blk->counters().kicks, 2u);
   EXPECT_EQ(r.blk->save().requests, 3u);
 }
 
