@@ -22,7 +22,8 @@ boot_timeout=$((120 + 12 * rt * 4))
 b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 # bounded COMMAND...: runs it with output to /tmp/out for at most boot_timeout
 # seconds; one still running then gets its threads' states and kernel stacks
-# printed ("# hung ..." lines) before it is killed (status 137).
+# printed ("# hung ..." lines), and insula its device state ("# hung dump"),
+# before it is killed (status 137).
 bounded() {
   "$@" </dev/null >/tmp/out 2>&1 &
   bpid=$! s=0
@@ -34,7 +35,11 @@ bounded() {
         head -8 $t/stack 2>/dev/null | sed 's/^/# hung   /'
       done
     done
-    tr -d '\r' </tmp/out | tail -15 | sed 's/^/# hung out: /'
+    # insula logs its devices' state on SIGUSR2 (queue indices on both
+    # sides, requests in flight, interrupts held or pending) and runs on.
+    case "$(cat /proc/$bpid/comm 2>/dev/null)" in insula*) kill -USR2 $bpid; sleep 2;; esac
+    tr -d '\r' </tmp/out | grep 'insula: warning: virtio-' | sed 's/^/# hung dump: /'
+    tr -d '\r' </tmp/out | grep -v 'insula: warning: virtio-' | tail -15 | sed 's/^/# hung out: /'
     kill -9 $bpid
   fi
   wait $bpid
