@@ -13,8 +13,8 @@ cat $A/initramfs.cpio.gz /extra.cpio >/tmp/initrd
 G='mount -t ext4 /dev/vda /mnt && echo "sum=$(sha256sum /mnt/data.bin | cut -d" " -f1)";
 echo "rng=$(cat /sys/class/misc/hw_random/rng_current)"; echo "hwrng=$(head -c 4096 /dev/hwrng | wc -c)";
 echo written-by-guest >/mnt/from-guest.txt; umount /mnt; echo "umount=$?"'
-$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /disk.img \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/blk.out 2>&1
+run_bounded 300 /tmp/blk.out $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /disk.img \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")"
 st=$?
 s=$(field sum /tmp/blk.out)
 check blk_ext4_checksum $([ -n "$s" ] && [ "$s" = "$(cat /data.sha256)" ]; echo $?) "guest=$s host=$(cat /data.sha256)"
@@ -36,8 +36,8 @@ disk_sum() {
   head -c 1048576 /tmp/sum.raw | sha256sum | cut -d' ' -f1
   rm -f /tmp/sum.raw
 }
-$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /tmp/nf.qcow2 \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$UNFLUSHED")" </dev/null >/tmp/nf.out 2>&1
+run_bounded 300 /tmp/nf.out $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /tmp/nf.qcow2 \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$UNFLUSHED")"
 st=$?
 g=$(field sum /tmp/nf.out)
 h=$(disk_sum /tmp/nf.qcow2)
@@ -46,8 +46,8 @@ rm -f /tmp/nf.qcow2
 
 # 2. A read-only disk: the guest cannot write it.
 G='mount -t ext4 -o ro /dev/vda /mnt && echo "ro=$(cat /sys/block/vda/ro)"; touch /mnt/x 2>/dev/null; echo "touch=$?"'
-$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /disk.img,ro \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/ro.out 2>&1
+run_bounded 300 /tmp/ro.out $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /disk.img,ro \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")"
 ro=$(field ro /tmp/ro.out); t=$(field touch /tmp/ro.out)
 check blk_read_only $([ "$ro" = 1 ] && [ -n "$t" ] && [ "$t" != 0 ]; echo $?) "ro=$ro touch-status=$t"
 
@@ -68,8 +68,8 @@ mkdir -p /srv/cgi-bin; head -c 4194304 /dev/urandom >/srv/tx.bin; echo "txsum=$(
 printf "#!/bin/sh\necho Content-Type: text/plain\necho\necho >/tmp/fetched\n" >/srv/cgi-bin/done; chmod +x /srv/cgi-bin/done;
 httpd -p 8080 -h /srv; echo serving; i=0;
 while [ ! -e /tmp/fetched ] && [ $i -lt 90 ]; do sleep 1; i=$((i + 1)); done; echo "fetched_after=$i"'
-$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --net tap0,mac=52:54:00:ab:cd:ef \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/net.out 2>&1 &
+run_bounded 300 /tmp/net.out $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --net tap0,mac=52:54:00:ab:cd:ef \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" &
 pid=$!
 i=0
 while ! grep -q "^serving" /tmp/net.out 2>/dev/null && [ $i -lt 300 ]; do sleep 1; i=$((i + 1)); done
@@ -110,8 +110,8 @@ check hvc0_console $r "answer: $(grep -o 'typed-on-[a-z0-9]*-42' /tmp/hvc.out | 
 
 # 5. vsock: host connects through the unix socket (CONNECT 5000), the guest echoes.
 rm -f /tmp/v.sock
-$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --vsock 3,/tmp/v.sock \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 '/bin/vsock_echo server 5000')" </dev/null >/tmp/vs.out 2>&1 &
+run_bounded 300 /tmp/vs.out $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --vsock 3,/tmp/v.sock \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 '/bin/vsock_echo server 5000')" &
 pid=$!
 i=0
 while ! grep -q "vsock-echo: listening" /tmp/vs.out 2>/dev/null && [ $i -lt 240 ]; do sleep 1; i=$((i + 1)); done
@@ -134,8 +134,8 @@ $T img convert -f raw -O qcow2 /disk.img /tmp/base.qcow2 >/dev/null 2>&1
 $T img create -f qcow2 -b /tmp/base.qcow2 -F qcow2 /tmp/overlay.qcow2 >/dev/null 2>&1
 before=$(sha256sum /tmp/base.qcow2 | cut -d' ' -f1)
 G='mount -t ext4 /dev/vda /mnt && echo overlay-write >/mnt/overlay.txt && umount /mnt; echo "umount=$?"'
-$I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /tmp/overlay.qcow2 \
-  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")" </dev/null >/tmp/ov.out 2>&1
+run_bounded 300 /tmp/ov.out $I run --kernel $A/vmlinux --initrd /tmp/initrd --memory 256M --disk /tmp/overlay.qcow2 \
+  --cmdline "console=ttyS0 panic=-1 insula.run=$(b64 "$G")"
 u=$(field umount /tmp/ov.out)
 after=$(sha256sum /tmp/base.qcow2 | cut -d' ' -f1)
 check overlay_base_untouched $([ "$u" = 0 ] && [ "$before" = "$after" ]; echo $?) "guest umount=$u base unchanged=$([ "$before" = "$after" ] && echo yes || echo no)"

@@ -10,6 +10,32 @@ b64() { printf '%s' "$1" | base64 | tr -d '\n'; }
 # field NAME FILE: the value printed by the guest as "NAME=value".
 field() { sed -n "s/^$1=\([^[:space:]]*\).*/\1/p" "$2" | tr -d '\r' | head -1; }
 
+# run_bounded SECONDS OUT COMMAND...: runs COMMAND (an `insula run`) with
+# stdin from /dev/null and its output in OUT, for at most SECONDS. One still
+# running then is shown - its threads, the device state insula logs on
+# SIGUSR2 (queues on both sides, requests in flight, interrupts held or
+# pending), the output's tail - and killed (status 137). Returns COMMAND's
+# status. A guest hung on a device costs its check, not the whole test-host
+# run, and says where it stuck (CI, a364163: a read-only mount never ended).
+run_bounded() {
+  _limit=$1 _out=$2
+  shift 2
+  "$@" </dev/null >"$_out" 2>&1 &
+  _pid=$! _s=0
+  while kill -0 $_pid 2>/dev/null && [ $_s -lt "$_limit" ]; do sleep 1; _s=$((_s + 1)); done
+  if kill -0 $_pid 2>/dev/null; then
+    echo "HUNG: $1 still running after ${_limit}s; its threads, device state and output:"
+    for _t in /proc/$_pid/task/*; do
+      echo "  thread ${_t##*/} $(cat $_t/comm 2>/dev/null): state $(cut -d' ' -f3 $_t/stat 2>/dev/null), wchan $(cat $_t/wchan 2>/dev/null)"
+    done
+    kill -USR2 $_pid
+    sleep 2
+    tr -d '\r' <"$_out" | tail -40 | sed 's/^/  out: /'
+    kill -9 $_pid
+  fi
+  wait $_pid
+}
+
 # vm_boot VM STATE_DIR NAME PATTERN [SECONDS]: starts the managed VM NAME
 # with VM (the `insula vm` command and its options, e.g. "/insula-tools vm
 # --state-dir D"; STATE_DIR is that folder, for the VMM log) and waits up to

@@ -3,7 +3,8 @@
 # reaches the pattern, one that stalls (killed, started again), one that stops
 # before it (started again), and one that fails twice (no third start). The
 # real thing fires only when nested KVM misbehaves, so this is what keeps the
-# retry honest. Also vm_threads (the VMM's threads, for a stalled guest).
+# retry honest. Also vm_threads (the VMM's threads, for a stalled guest) and
+# run_bounded (an `insula run` that does not end is shown and killed).
 # Prints "N passed, N failed"; exits 1 on a failure.
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/inner_lib.sh"
@@ -64,5 +65,23 @@ expect threads_listed $(grep -q "^  thread $(cat "$work/pid"): state S" "$work/o
 kill "$(cat "$work/pid")"; rm -f "$work/pid"
 vm_threads "$work/vm" x >"$work/out" 2>&1
 expect threads_no_vmm $(grep -q "has no VMM process" "$work/out"; echo $?) "out: $(cat "$work/out")"
+# run_bounded: a command that ends gives its status and output; one that
+# hangs is shown (threads, its SIGUSR2 dump, output) and killed (137).
+cat >"$work/cmd" <<'CMD'
+#!/bin/sh
+trap 'echo "device dump"' USR2
+echo "started"; [ "$1" = hang ] || exit 3
+while :; do sleep 1; done
+CMD
+chmod +x "$work/cmd"
+run_bounded 5 "$work/cmd.out" "$work/cmd" >"$work/out" 2>&1
+st=$?
+expect bounded_ends $([ $st = 3 ] && grep -q "^started" "$work/cmd.out" && [ ! -s "$work/out" ]; echo $?) \
+  "st=$st out: $(cat "$work/out")"
+run_bounded 2 "$work/cmd.out" "$work/cmd" hang >"$work/out" 2>&1
+st=$?
+expect bounded_hang $([ $st = 137 ] && grep -q "^HUNG: $work/cmd still running after 2s" "$work/out" &&
+  grep -q "^  thread [0-9]* cmd: state S" "$work/out" && grep -q "^  out: device dump" "$work/out"; echo $?) \
+  "st=$st out: $(cat "$work/out")"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -22,6 +22,8 @@ appliance=$root/.cache/appliance
   --file "$here/inner_lib.sh:/inner_lib.sh" --file "$here/$inner:/inner.sh" -- sh /inner.sh >"$out.log" 2>&1
 st=$?
 grep '^CHECK ' "$out.log" | tr -d '\r' >"$out"
+# A guest that hung (run_bounded, inner_lib.sh) in full, whatever came after it.
+grep -A60 '^HUNG: ' "$out.log" | grep -v '^CHECK '
 grep -v '^CHECK ' "$out.log" | tail -40
 cat "$out"
 grep -q "INNER DONE" "$out.log" || { echo "the test host run did not complete (status $st)"; exit 1; }
