@@ -213,6 +213,23 @@ TEST(VirtioBlk, ARequestAddedWhileOneIsInFlightNeedsNoNotification) {
   EXPECT_EQ(r.blk->save().requests, 3u);
 }
 
+// The hang dump's lines: what each queue has in flight and holds back.
+TEST(VirtioBlk, DescribeStateShowsWhatIsInFlight) {
+  BlkRig r;  // one queue, no ring (a MemDisk)
+  r.header(kBlkTIn, 0);
+  r.disk->close_gate();
+  r.add_read();
+  r.drv.kick(0);
+  auto lines = r.blk->describe_state();
+  r.disk->open_gate();
+  EXPECT_EQ(r.complete().second, kBlkSOk);
+  ASSERT_EQ(lines.size(), 2u);
+  EXPECT_EQ(lines[0], "queue 0: 1 in flight, 0 completed unsignalled (0 bytes), deep 0");
+  EXPECT_EQ(lines[1], "0 on the ring, hand-over idle, active");
+  r.blk->quiesce();
+  EXPECT_EQ(r.blk->describe_state()[0], "queue 0: 0 in flight, 0 completed unsignalled (0 bytes), deep 0");
+}
+
 TEST(VirtioBlk, OneInterruptForABurst) {
   // Without EVENT_IDX every signal would interrupt: one worker, four
   // requests held in flight, then released: one interrupt, after the last.

@@ -11,6 +11,7 @@
 
 #include "base/env.h"
 #include "base/error.h"
+#include "base/lock_within.h"
 #include "base/log.h"
 
 namespace insula::virtio {
@@ -283,7 +284,8 @@ void VirtioBlk::quiesce() {
 }
 
 std::vector<std::string> VirtioBlk::describe_state() const {
-  std::lock_guard lock(mu_);
+  std::unique_lock lock = lock_within(mu_, std::chrono::seconds(1));
+  if (!lock) return {"its lock has been held for 1 s (a deadlock?): nothing dumped"};
   std::vector<std::string> out;
   for (size_t q = 0; q < load_.size(); ++q) {
     const QueueLoad& l = load_[q];

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "base/error.h"
+#include "base/lock_within.h"
 #include "base/log.h"
 
 namespace insula::virtio {
@@ -349,7 +350,13 @@ void VirtioPci::signal_used(size_t q) {
 }
 
 void VirtioPci::log_state() {
-  std::string vectors;
+  // Under the transport's lock, as the guest's register writes are (queue
+  // addresses, vectors); one held for a second (a deadlock) is said instead.
+  std::unique_lock lock = lock_within(mu_, std::chrono::seconds(1));
+  if (!lock) {
+    INSULA_LOG_WARN("{}: its transport lock has been held for 1 s: not dumped", name());
+    return;
+  }
   auto vector = [&](uint16_t v) {
     if (v == kNoVector) return std::string("no vector");
     return fmt::format("vector {}{}{}", v, msix_.entry(v).masked ? " masked" : "", msix_.pending(v) ? " PENDING" : "");
