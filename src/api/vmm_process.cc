@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <functional>
 #include <optional>
 
 #include <boost/asio/post.hpp>
@@ -61,6 +62,16 @@ int run_vmm_process(const VmmProcessOptions& opts) {
     INSULA_LOG_INFO("signal {}: shutting down", sig);
     vm.shutdown();
   });
+  // SIGUSR2: the devices' state into the log (as `insula run`), every time.
+  boost::asio::signal_set dump(io, SIGUSR2);
+  std::function<void()> wait_dump = [&] {
+    dump.async_wait([&](const boost::system::error_code& ec, int) {
+      if (ec) return;
+      if (vmm::Machine* m = vm.running_machine()) m->log_device_state();
+      wait_dump();
+    });
+  };
+  wait_dump();
 
   INSULA_LOG_INFO("VMM {} serving {}", opts.id, opts.api_socket);
   timing::mark("api ready");

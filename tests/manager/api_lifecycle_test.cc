@@ -147,5 +147,21 @@ TEST(VmmApi, SigtermEndsTheVmm) {
   EXPECT_EQ(vmm.wait_exit(10s), 0);
 }
 
+TEST(VmmApi, Sigusr2LogsTheDeviceStateAndTheVmRunsOn) {
+  if (!have_kvm()) GTEST_SKIP() << "/dev/kvm is not available here";
+  TempDir dir;
+  VmmProcess vmm(dir.path(), "test-vm", true);
+  configure(vmm.api(), test_guest("ticker_pvh.elf"));
+  ASSERT_EQ(vmm.api().call("PUT", "/actions", json{{"action_type", "InstanceStart"}}).status, 204);
+  ASSERT_TRUE(wait_until([&] { return vmm.log().find('.') != std::string::npos; }, 10s)) << vmm.log();
+  ASSERT_EQ(kill(vmm.pid(), SIGUSR2), 0);
+  // virtio-rng is there by default; this guest never sets it up.
+  EXPECT_TRUE(wait_until([&] { return vmm.err().find("virtio-rng: queue 0: not ready") != std::string::npos; }, 10s))
+      << vmm.err();
+  EXPECT_EQ(vmm.api().call("GET", "/").body["state"], "Running");
+  ASSERT_EQ(kill(vmm.pid(), SIGTERM), 0);
+  EXPECT_EQ(vmm.wait_exit(10s), 0);
+}
+
 }  // namespace
 }  // namespace insula::testing

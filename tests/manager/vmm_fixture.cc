@@ -1,6 +1,7 @@
 // Test helpers: see vmm_fixture.h.
 #include "vmm_fixture.h"
 
+#include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,12 +44,16 @@ std::string read_file(const std::string& path) {
   return ss.str();
 }
 
-VmmProcess::VmmProcess(const std::string& dir, const std::string& id)
-    : api_socket_(dir + "/api.sock"), log_path_(dir + "/console.log"), api_(api_socket_) {
+VmmProcess::VmmProcess(const std::string& dir, const std::string& id, bool capture_stderr)
+    : api_socket_(dir + "/api.sock"), log_path_(dir + "/console.log"), err_path_(dir + "/vmm.err"), api_(api_socket_) {
   std::string bin = insula_binary();
   std::vector<std::string> argv{bin, "vmm", "--api-sock", api_socket_, "--id", id, "--log", log_path_};
   pid_ = fork();
   if (pid_ == 0) {
+    if (capture_stderr) {
+      int fd = ::open(err_path_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      if (fd < 0 || ::dup2(fd, STDERR_FILENO) < 0) _exit(126);
+    }
     std::vector<char*> args;
     for (auto& a : argv) args.push_back(a.data());
     args.push_back(nullptr);
@@ -74,6 +79,8 @@ VmmProcess::~VmmProcess() {
 }
 
 std::string VmmProcess::log() const { return read_file(log_path_); }
+
+std::string VmmProcess::err() const { return read_file(err_path_); }
 
 int VmmProcess::wait_exit(std::chrono::milliseconds timeout) {
   int status = 0;
