@@ -25,9 +25,7 @@ run_bounded() {
   while kill -0 $_pid 2>/dev/null && [ $_s -lt "$_limit" ]; do sleep 1; _s=$((_s + 1)); done
   if kill -0 $_pid 2>/dev/null; then
     echo "HUNG: $1 still running after ${_limit}s; its threads, device state and output:"
-    for _t in /proc/$_pid/task/*; do
-      echo "  thread ${_t##*/} $(cat $_t/comm 2>/dev/null): state $(cut -d' ' -f3 $_t/stat 2>/dev/null), wchan $(cat $_t/wchan 2>/dev/null)"
-    done
+    pid_threads $_pid
     kill -USR2 $_pid
     sleep 2
     tr -d '\r' <"$_out" | tail -40 | sed 's/^/  out: /'
@@ -83,7 +81,13 @@ vm_boot() {
 vm_threads() {
   _pid=$($1 list 2>/dev/null | awk -v n="$2" '$1 == n {print $NF}')
   case $_pid in ''|-|*[!0-9]*) echo "  threads: VM $2 has no VMM process"; return;; esac
-  for _t in /proc/"$_pid"/task/*; do
+  pid_threads "$_pid"
+}
+
+# pid_threads PID: a line per thread of the process: state, kernel wait
+# channel and the top of its kernel stack.
+pid_threads() {
+  for _t in /proc/"$1"/task/*; do
     echo "  thread ${_t##*/}: state $(cut -d' ' -f3 "$_t/stat" 2>/dev/null), wchan $(cat "$_t/wchan" 2>/dev/null)," \
       "stack $(head -3 "$_t/stack" 2>/dev/null | sed 's/^.*\] //' | tr '\n' ' ')"
   done

@@ -81,7 +81,7 @@ expect bounded_ends $([ $st = 3 ] && grep -q "^started" "$work/cmd.out" && [ ! -
 run_bounded 2 "$work/cmd.out" "$work/cmd" hang >"$work/out" 2>&1
 st=$?
 expect bounded_hang $([ $st = 137 ] && grep -q "^HUNG: $work/cmd still running after 2s" "$work/out" &&
-  grep -q "^  thread [0-9]* cmd: state S" "$work/out" && grep -q "^  out: device dump" "$work/out"; echo $?) \
+  grep -q "^  thread [0-9]*: state S" "$work/out" && grep -q "^  out: device dump" "$work/out"; echo $?) \
   "st=$st out: $(cat "$work/out")"
 echo "$pass passed, $fail failed"
 [ $fail = 0 ]

@@ -340,16 +340,13 @@ void VirtioBlk::drain_locked(size_t q, uint64_t VirtioBlkCounters::*by) {
   for (;;) {
     auto chain = std::make_shared<DescChain>();
     std::string why;
-    // Notifications stay off while the drain takes requests, and are asked
-    // for again only when the ring is empty with nothing in flight: else the
-    // completion of the last request in flight looks at the ring again. (Not
-    // armed on a pop that finds a request: a drain taking one from an idle
-    // queue would then ask to hear of the next one, and a driver that keeps
-    // many outstanding, adding each as one completes, notifies for every
-    // request while the device never sees its queue deep: bench/devices
-    // runs 41-42, 17342 kicks for 23057 requests in a QD32 boot.)
-    auto r = vq.pop(host->memory(), *chain, why, false);
-    if (r == Virtqueue::Pop::kEmpty && load.in_flight == 0) r = vq.pop(host->memory(), *chain, why, true);
+    // Notifications are asked for again only when the ring is empty with
+    // nothing in flight: else the completion of the last request in flight
+    // looks at the ring again. (Never on a pop that finds a request: a
+    // driver that keeps many outstanding, adding each as one completes,
+    // would notify for every request while the device never saw its queue
+    // deep: bench/devices runs 41-42, 17342 kicks for 23057 requests.)
+    auto r = vq.pop_draining(host->memory(), *chain, why, load.in_flight == 0);
     if (r == Virtqueue::Pop::kError) {
       host->device_error(why);
       break;

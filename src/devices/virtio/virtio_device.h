@@ -77,8 +77,7 @@ void serve_queue(VirtioHost& host, size_t q, Handle&& handle, Admit&& admit, Sig
     // While draining, avail_event stays behind: buffers the driver adds
     // meanwhile are picked up by this loop without a notification each (an
     // exit of the guest). Only an empty ring publishes it and looks again.
-    auto r = vq.pop(mem, chain, why, false);
-    if (r == Virtqueue::Pop::kEmpty) r = vq.pop(mem, chain, why, true);
+    auto r = vq.pop_draining(mem, chain, why);
     if (r == Virtqueue::Pop::kError) {
       host.device_error(why);
       break;
@@ -139,7 +138,8 @@ class VirtioDevice {
   // the event loop parked, before a snapshot reads queues and memory.
   virtual void quiesce() {}
   // The device's own part of a hang dump (VirtioPci::log_state): what it has
-  // in flight and holds back, one line per queue; empty for none.
+  // in flight and holds back (virtio-blk: a line per queue and one for the
+  // device); empty for none.
   virtual std::vector<std::string> describe_state() const { return {}; }
 };
 

@@ -144,6 +144,12 @@ Virtqueue::Pop Virtqueue::pop(const GuestMemory& mem, DescChain& out, std::strin
   return Pop::kChain;
 }
 
+Virtqueue::Pop Virtqueue::pop_draining(const GuestMemory& mem, DescChain& out, std::string& error, bool arm_if_empty) {
+  Pop r = pop(mem, out, error, false);
+  if (r == Pop::kEmpty && arm_if_empty) r = pop(mem, out, error, true);
+  return r;
+}
+
 void Virtqueue::undo_pop(uint16_t n) {
   std::lock_guard lock(mu_);
   last_avail_ = uint16_t(last_avail_ - n);
