@@ -5,15 +5,18 @@
 // kernels enable it when kvm loads. Each such switch runs a function on every
 // CPU of the test host, and under QEMU's TCG emulation of AMD-V that now and
 // then stalled the whole test host for a minute or more (soft lockup in
-// KVM_CREATE_VM or kvm_destroy_vm; measured in docs/testing.md). Built
-// static by `testhost prepare`: the initramfs has no C library.
+// KVM_CREATE_VM or kvm_destroy_vm; measured in docs/testing.md). That one
+// switch can still stall the test host, so host-init runs it before the
+// command, with the heartbeat already going, and waits for the file named by
+// argv[1], created once the VM exists. Built static by `testhost prepare`:
+// the initramfs has no C library.
 #include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdio.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-int main(void) {
+int main(int argc, char** argv) {
   int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
   if (kvm < 0) {
     perror("kvm_hold: /dev/kvm");
@@ -22,6 +25,14 @@ int main(void) {
   if (ioctl(kvm, KVM_CREATE_VM, 0) < 0) {
     perror("kvm_hold: KVM_CREATE_VM");
     return 1;
+  }
+  if (argc > 1) {
+    int ready = open(argv[1], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (ready < 0) {
+      perror("kvm_hold: ready file");
+      return 1;
+    }
+    close(ready);
   }
   for (;;) pause();
 }
