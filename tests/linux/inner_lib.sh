@@ -58,6 +58,7 @@ vm_boot() {
       if [ "$_now" = "$_size" ]; then _still=$((_still + 1)); else _size=$_now _still=0; fi
       if [ $_still -ge "${VM_BOOT_STALL:-60}" ]; then
         _why="its console did not grow for ${VM_BOOT_STALL:-60} s"
+        vm_dump "$_vm" "$_name" >/tmp/"$_name".stall
         $_vm kill "$_name" >/dev/null 2>&1
         break
       fi
@@ -68,7 +69,10 @@ vm_boot() {
     [ $_attempt = 2 ] && return 1
     echo "VM $_name: no '$_pattern' after ${waited}s: $_why; starting it once more (known nested-KVM fault). Its console and VMM log:"
     { $_vm logs "$_name" 2>/dev/null | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
-    { tail -5 "$_dir/vms/$_name/vmm.log" 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
+    # A stalled VM's VMM was asked for its device state (vm_dump): show it.
+    _lines=5; [ -s /tmp/"$_name".stall ] && { cat /tmp/"$_name".stall; _lines=40; }
+    { tail -$_lines "$_dir/vms/$_name/vmm.log" 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
+    rm -f /tmp/"$_name".stall
     sleep 2
     retried="; started twice: first boot $_why"
   done
@@ -82,6 +86,15 @@ vm_threads() {
   _pid=$($1 list 2>/dev/null | awk -v n="$2" '$1 == n {print $NF}')
   case $_pid in ''|-|*[!0-9]*) echo "  threads: VM $2 has no VMM process"; return;; esac
   pid_threads "$_pid"
+}
+
+# vm_dump VM NAME: before a stalled VM is killed, its VMM's threads, and its
+# device state logged into vmm.log (SIGUSR2 to `insula vmm`; docs/devices.md).
+vm_dump() {
+  vm_threads "$1" "$2"
+  _pid=$($1 list 2>/dev/null | awk -v n="$2" '$1 == n {print $NF}')
+  case $_pid in ''|-|*[!0-9]*) return;; esac
+  kill -USR2 "$_pid" 2>/dev/null && sleep 2
 }
 
 # pid_threads PID: a line per thread of the process: state, kernel wait

@@ -3,7 +3,8 @@
 # reaches the pattern, one that stalls (killed, started again), one that stops
 # before it (started again), and one that fails twice (no third start). The
 # real thing fires only when nested KVM misbehaves, so this is what keeps the
-# retry honest. Also vm_threads (the VMM's threads, for a stalled guest) and
+# retry honest. Also vm_threads and vm_dump (the VMM's threads and device
+# state, for a stalled guest) and
 # run_bounded (an `insula run` that does not end is shown and killed).
 # Prints "N passed, N failed"; exits 1 on a failure.
 here=$(cd "$(dirname "$0")" && pwd)
@@ -53,6 +54,19 @@ run 3 stall ok
 expect stall_then_ok $([ $st = 0 ] && [ "$starts" = 2 ] && [ "$kills" = 1 ] && echo "$retried" | grep -q "did not grow for 3 s" &&
   grep -q "console: boot 1: early" "$work/out" && grep -q "vmm.log: vmm said something" "$work/out"; echo $?) \
   "st=$st starts=$starts kills=$kills retried='$retried' out: $(cat "$work/out")"
+# A stalled VM's VMM is asked for its device state before the kill: its
+# threads and what SIGUSR2 made it log come out with the retry.
+cat >"$work/vmm" <<'VMM'
+#!/bin/sh
+trap 'echo "device state dump" >>"$1"' USR2
+while :; do sleep 1; done
+VMM
+chmod +x "$work/vmm"
+"$work/vmm" "$work/vms/x/vmm.log" & echo $! >"$work/pid"
+run 3 stall ok
+expect stall_dumps_state $([ $st = 0 ] && grep -q "^  thread $(cat "$work/pid"): state" "$work/out" &&
+  grep -q "vmm.log: device state dump" "$work/out"; echo $?) "st=$st out: $(cat "$work/out")"
+kill "$(cat "$work/pid")"; rm -f "$work/pid"
 run 8 stop ok  # a stop shows at the 5-s poll of `vm info`
 expect stop_then_ok $([ $st = 0 ] && [ "$starts" = 2 ] && [ "$kills" = 0 ] && echo "$retried" | grep -q "it stopped"; echo $?) \
   "st=$st starts=$starts kills=$kills retried='$retried'"
