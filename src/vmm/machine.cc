@@ -380,7 +380,7 @@ bool Machine::handle_exit(kvm::Vcpu& vcpu) {
       INSULA_LOG_DEBUG("vCPU {} halted", vcpu.id());
       return false;
     case KVM_EXIT_SHUTDOWN:
-      stop({MachineExit::Kind::kTripleFault, 0, fmt::format("vCPU {} triple-faulted", vcpu.id())});
+      stop(explain_triple_fault(vcpu));
       return false;
     case KVM_EXIT_SYSTEM_EVENT:
       if (run->system_event.type == KVM_SYSTEM_EVENT_RESET) stop({MachineExit::Kind::kReset, 0, {}});
@@ -400,6 +400,22 @@ bool Machine::handle_exit(kvm::Vcpu& vcpu) {
       stop({MachineExit::Kind::kError, 0, fmt::format("vCPU {}: unexpected KVM exit reason {}", vcpu.id(), run->exit_reason)});
       return false;
   }
+}
+
+MachineExit Machine::explain_triple_fault(kvm::Vcpu& vcpu) {
+  // Where the guest was when it shut down, always: a triple fault is its
+  // crash, and the registers are gone with the run. CR2 is the last page
+  // fault's address, the IDT the usual culprit.
+  std::string where;
+  try {
+    auto r = vcpu.get_regs();
+    auto s = vcpu.get_sregs();
+    where = fmt::format(" at RIP {:#x} (RSP {:#x}, CR2 {:#x}, IDT {:#x}/{:#x})", r.rip, r.rsp, s.cr2, s.idt.base,
+                        s.idt.limit);
+  } catch (const Error&) {
+  }
+  std::string dump = config_.debug ? "\n" + dump_registers(vcpu) : "";
+  return {MachineExit::Kind::kTripleFault, 0, fmt::format("vCPU {} triple-faulted{}{}", vcpu.id(), where, dump)};
 }
 
 MachineExit Machine::explain_internal_error(kvm::Vcpu& vcpu) {

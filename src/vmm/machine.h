@@ -121,6 +121,7 @@ class Machine {
   uint64_t build_firmware_tables();  // ACPI and MP tables; returns the RSDP address
   void vcpu_loop(kvm::Vcpu& vcpu);
   bool handle_exit(kvm::Vcpu& vcpu);  // false: this vCPU stops
+  MachineExit explain_triple_fault(kvm::Vcpu& vcpu);
   MachineExit explain_internal_error(kvm::Vcpu& vcpu);
 
   MachineConfig config_;
