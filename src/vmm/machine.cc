@@ -406,12 +406,18 @@ MachineExit Machine::explain_triple_fault(kvm::Vcpu& vcpu) {
   // Where the guest was when it shut down, always: a triple fault is its
   // crash, and the registers are gone with the run. CR2 is the last page
   // fault's address, the IDT the usual culprit.
+  // On AMD-V, KVM puts a vCPU that shut down through INIT before it
+  // returns (the VMCB is undefined after the shutdown): registers in the
+  // INIT state (CS base 0xffff0000, RIP 0xfff0) say so instead.
   std::string where;
   try {
     auto r = vcpu.get_regs();
     auto s = vcpu.get_sregs();
-    where = fmt::format(" at RIP {:#x} (RSP {:#x}, CR2 {:#x}, IDT {:#x}/{:#x})", r.rip, r.rsp, s.cr2, s.idt.base,
-                        s.idt.limit);
+    if (r.rip == 0xfff0 && s.cs.base == 0xffff0000)
+      where = " (where is lost: KVM reset the vCPU's registers, as it does on AMD-V)";
+    else
+      where = fmt::format(" at RIP {:#x} (RSP {:#x}, CR2 {:#x}, IDT {:#x}/{:#x})", r.rip, r.rsp, s.cr2, s.idt.base,
+                          s.idt.limit);
   } catch (const Error&) {
   }
   std::string dump = config_.debug ? "\n" + dump_registers(vcpu) : "";

@@ -177,10 +177,14 @@ TEST_F(RunEnds, TripleFaultEndsTheRunWithStatus4) {
   auto r = run({insula_binary(), "run", "--kernel", test_guest("triple_fault_pvh.elf")});
   EXPECT_EQ(r.status, 4) << r.err;
   EXPECT_NE(r.err.find("vCPU 0 triple-faulted"), std::string::npos) << r.err;
-  // Where: the guest's div, with the empty IDT it loaded (at 0x100000 on).
-  EXPECT_TRUE(std::regex_search(r.err, std::regex("triple-faulted at RIP 0x10[0-9a-f]{4} \\(RSP 0x[0-9a-f]+, CR2 "
-                                                  "0x[0-9a-f]+, IDT 0x0/0x0\\)")))
-      << r.err;
+  // Where: the guest's div, with the empty IDT it loaded (at 0x100000 on);
+  // on AMD-V (kvm_amd, the test host's) KVM has reset the registers by then.
+  if (::access("/sys/module/kvm_amd", F_OK) == 0)
+    EXPECT_NE(r.err.find("triple-faulted (where is lost: KVM reset the vCPU's registers"), std::string::npos) << r.err;
+  else
+    EXPECT_TRUE(std::regex_search(r.err, std::regex("triple-faulted at RIP 0x10[0-9a-f]{4} \\(RSP 0x[0-9a-f]+, CR2 "
+                                                    "0x[0-9a-f]+, IDT 0x0/0x0\\)")))
+        << r.err;
 }
 
 }  // namespace
