@@ -4,7 +4,9 @@
 # threads' states and kernel stacks (the kit's own "no completion" check
 # fires after ~11.5 s of TSC, so a silent hang means its vCPU stopped
 # running its loop). A reproducer for the kit hangs in bench/devices/RESULTS.md
-# ("Runs 9-13"), not a test.
+# ("Runs 9-13"), not a test. The log goes to stderr (through the inherited
+# descriptor: tee /dev/stderr would reopen a log file at offset 0), the
+# number of hung boots to stdout.
 #   bench/devices/kit_loop.sh [insula|qemu] [N=14]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -47,4 +49,4 @@ done
 echo "LOOP DONE"
 EOS
 "$root/tests/nested/testhost" run --no-retry --memory 2048 --timeout $((120 + 75 * n)) "${files[@]}" \
-  --file "$kit:/blk.elf" --file "$script:/kit_loop.sh" -- sh /kit_loop.sh | tee /dev/stderr | grep -c HUNG || true
+  --file "$kit:/blk.elf" --file "$script:/kit_loop.sh" -- sh /kit_loop.sh | tee >(cat >&2) | grep -c HUNG || true
