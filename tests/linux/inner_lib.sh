@@ -51,14 +51,14 @@ vm_boot() {
   retried=""
   for _attempt in 1 2; do
     $_vm start "$_name" >/tmp/"$_name".start 2>&1
-    waited=0 _size=0 _still=0 _why=""
+    waited=0 _size=0 _still=0 _why="" _stall=""
     while ! $_vm logs "$_name" 2>/dev/null | tr -d '\r' | grep -q "$_pattern" && [ $waited -lt "$_limit" ]; do
       sleep 1; waited=$((waited + 1))
       _now=$($_vm logs "$_name" 2>/dev/null | wc -c)
       if [ "$_now" = "$_size" ]; then _still=$((_still + 1)); else _size=$_now _still=0; fi
       if [ $_still -ge "${VM_BOOT_STALL:-60}" ]; then
         _why="its console did not grow for ${VM_BOOT_STALL:-60} s"
-        vm_dump "$_vm" "$_name" >/tmp/"$_name".stall
+        _stall=$(vm_dump "$_vm" "$_name")
         $_vm kill "$_name" >/dev/null 2>&1
         break
       fi
@@ -70,9 +70,8 @@ vm_boot() {
     echo "VM $_name: no '$_pattern' after ${waited}s: $_why; starting it once more (known nested-KVM fault). Its console and VMM log:"
     { $_vm logs "$_name" 2>/dev/null | tr -d '\r' | tail -5; echo; } | sed 's/^/  console: /'
     # A stalled VM's VMM was asked for its device state (vm_dump): show it.
-    _lines=5; [ -s /tmp/"$_name".stall ] && { cat /tmp/"$_name".stall; _lines=40; }
+    _lines=5; [ -n "$_stall" ] && { echo "$_stall"; _lines=40; }
     { tail -$_lines "$_dir/vms/$_name/vmm.log" 2>/dev/null; echo; } | sed 's/^/  vmm.log: /'
-    rm -f /tmp/"$_name".stall
     sleep 2
     retried="; started twice: first boot $_why"
   done
@@ -83,18 +82,23 @@ vm_boot() {
 # KVM_RUN, as bench/devices/kit_loop.sh saw) from one its VMM stopped
 # running (threads asleep, e.g. in a futex).
 vm_threads() {
-  _pid=$($1 list 2>/dev/null | awk -v n="$2" '$1 == n {print $NF}')
-  case $_pid in ''|-|*[!0-9]*) echo "  threads: VM $2 has no VMM process"; return;; esac
+  _pid=$(vm_pid "$1" "$2")
+  [ -n "$_pid" ] || { echo "  threads: VM $2 has no VMM process"; return; }
   pid_threads "$_pid"
+}
+
+# vm_pid VM NAME: the pid of the VM's VMM, as `vm list` shows it; nothing
+# when it has none.
+vm_pid() {
+  $1 list 2>/dev/null | awk -v n="$2" '$1 == n && $NF ~ /^[0-9]+$/ {print $NF}'
 }
 
 # vm_dump VM NAME: before a stalled VM is killed, its VMM's threads, and its
 # device state logged into vmm.log (SIGUSR2 to `insula vmm`; docs/devices.md).
 vm_dump() {
   vm_threads "$1" "$2"
-  _pid=$($1 list 2>/dev/null | awk -v n="$2" '$1 == n {print $NF}')
-  case $_pid in ''|-|*[!0-9]*) return;; esac
-  kill -USR2 "$_pid" 2>/dev/null && sleep 2
+  _pid=$(vm_pid "$1" "$2")
+  if [ -n "$_pid" ]; then kill -USR2 "$_pid" 2>/dev/null && sleep 2; fi
 }
 
 # pid_threads PID: a line per thread of the process: state, kernel wait
